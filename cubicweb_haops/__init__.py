@@ -1,0 +1,10 @@
+"""cubicweb-haops: run a CubicWeb site well behind a load balancer and Squid.
+
+Provides monitoring views that Nagios polls at ``/view?vid=monitor_pool``,
+``monitor_db``, ``monitor_version`` and ``monitor_hostname``.
+"""
+
+
+def includeme(config):
+    """Pyramid entry point, included by CubicWeb for every cube of the instance."""
+    config.include("cubicweb_haops.route")

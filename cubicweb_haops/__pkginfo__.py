@@ -1,0 +1,31 @@
+"""Packaging metadata of cubicweb-haops, the one place that holds its version."""
+
+modname = "cubicweb_haops"
+distname = "cubicweb-haops"
+
+numversion = (0, 1, 0)
+version = ".".join(str(num) for num in numversion)
+
+license = "LGPL"
+author = "cubicweb-haops developers"
+author_email = "haops@example.org"
+description = "high-availability operations for CubicWeb sites: monitoring views for Nagios"
+web = "https://example.org/cubicweb-haops"
+
+# CubicWeb reads __depends__ for the cubes this one needs: "web" is the cube
+# that cubicweb-web provides, with /view?vid=, controllers and forms.
+__depends__ = {
+    "cubicweb": ">= 5.0.0, < 6.0.0",
+    "cubicweb-web": ">= 1.0.0, < 2.0.0",
+}
+__recommends__ = {}
+
+classifiers = [
+    "Environment :: Web Environment",
+    "Framework :: CubicWeb",
+    "Framework :: Pyramid",
+    "Programming Language :: Python",
+    "Programming Language :: Python :: 3",
+    "Programming Language :: Python :: 3 :: Only",
+    "Topic :: System :: Monitoring",
+]

@@ -1,0 +1,47 @@
+"""Judge a round trip to the database: does it answer, and how fast."""
+
+import logging
+
+from cubicweb_haops.monitoring.database import ProbeError, ProbeTimeout, run_probe
+from cubicweb_haops.monitoring.ratelimit import RateLimitedLogger
+from cubicweb_haops.monitoring.status import CheckResult, Metric, State
+
+ROUND_TRIP_SQL = "SELECT 1"
+
+FAILURES = RateLimitedLogger(logging.getLogger("cubicweb.haops.monitor_db"))
+
+
+def log_probe_failure(check_name, error):
+    """Log why a probe failed, with the driver's traceback, once a minute at most."""
+    FAILURES.log(
+        logging.ERROR,
+        (check_name, str(error)),
+        "%s: %s",
+        check_name,
+        error,
+        exc_info=error,
+    )
+
+
+def check_round_trip(dbhelper, timeout):
+    """Connect to the database, run a trivial query and time both."""
+    try:
+        result = run_probe(dbhelper, ROUND_TRIP_SQL, timeout)
+    except ProbeTimeout as error:
+        log_probe_failure("monitor_db", error)
+        return CheckResult(State.KO, f"database not answering: {error}")
+    except ProbeError as error:
+        log_probe_failure("monitor_db", error)
+        return CheckResult(State.KO, f"database not answering: {error}, see the instance log")
+
+    metrics = (
+        Metric("time", round(result.total_time, 6), "s", critical=timeout, minimum=0),
+        Metric("connect_time", round(result.connect_time, 6), "s", minimum=0),
+        Metric("query_time", round(result.query_time, 6), "s", minimum=0),
+    )
+    return CheckResult(
+        State.OK,
+        f"database answered in {result.total_time:.3f} s",
+        metrics,
+        (f"backend: {dbhelper.backend_name}",),
+    )

@@ -1,0 +1,48 @@
+"""Instance options of the haops cube, set in the instance's all-in-one.conf."""
+
+options = (
+    (
+        "haops-pool-warning",
+        {
+            "type": "float",
+            "default": 80.0,
+            "help": (
+                "monitor_pool reports WARNING when more than this share of the "
+                "database connection pool is in use, in percent (0 to 100). "
+                "Nagios may override it per request with ?warning=."
+            ),
+            "group": "haops",
+            "level": 2,
+        },
+    ),
+    (
+        "haops-pool-critical",
+        {
+            "type": "float",
+            "default": 95.0,
+            "help": (
+                "monitor_pool reports KO when more than this share of the "
+                "database connection pool is in use, in percent (0 to 100, at "
+                "least haops-pool-warning). Nagios may override it per request "
+                "with ?critical=."
+            ),
+            "group": "haops",
+            "level": 2,
+        },
+    ),
+    (
+        "haops-db-timeout",
+        {
+            "type": "time",
+            "default": 3,
+            "help": (
+                "Time allowed to monitor_db and monitor_version to connect to "
+                "the database and run their query, in seconds (units such as "
+                "500ms or 2s are accepted). Past it they report the database "
+                "as not answering."
+            ),
+            "group": "haops",
+            "level": 2,
+        },
+    ),
+)

@@ -1,0 +1,124 @@
+"""The monitoring views that Nagios polls at ``/view?vid=monitor_...``.
+
+They never touch ``req.cnx`` or ``req.user``, so the route in
+:mod:`cubicweb_haops.route` serves them without login and without a pool
+connection. A cube may replace one by registering a subclass of
+:class:`MonitorView` with the same ``__regid__`` and a higher score.
+"""
+
+from logilab.common.registry import yes
+
+from cubicweb_web.view import View
+
+from cubicweb_haops.httpcache import NoStoreHTTPCacheManager
+from cubicweb_haops.monitoring.host import describe_process
+from cubicweb_haops.monitoring.pool import judge_pool, measure_pool
+from cubicweb_haops.monitoring.roundtrip import check_round_trip
+from cubicweb_haops.monitoring.status import CheckResult, State
+from cubicweb_haops.monitoring.thresholds import (
+    InvalidThreshold,
+    ThresholdFormValidator,
+    thresholds_from_options,
+)
+from cubicweb_haops.monitoring.versions import check_versions
+
+BAD_REQUEST = 400
+
+
+def get_repository(req):
+    """Return the repository serving *req* without taking a connection."""
+    return req._request.registry["cubicweb.repository"]
+
+
+class MonitorView(View):
+    """Base of the monitoring views: plain text, never stored by a cache.
+
+    ``connectionless`` promises that the view reads neither ``req.cnx`` nor
+    ``req.user``; the monitoring route serves only views that promise it.
+    """
+
+    __abstract__ = True
+    __select__ = yes()
+    content_type = "text/plain"
+    templatable = False
+    add_to_breadcrumbs = False
+    http_cache_manager = NoStoreHTTPCacheManager
+    connectionless = True
+
+    def call(self, **kwargs):
+        self.set_http_cache_headers()
+        text, status = self.render_body()
+        self._cw.status_out = status
+        self.w(text, escape=False)
+
+    def render_body(self):
+        """Return the body text and its HTTP status."""
+        raise NotImplementedError
+
+
+class CheckView(MonitorView):
+    """A view whose body is a :class:`CheckResult`: 200 when OK or WARNING,
+    503 when KO or UNKNOWN, and 400 with a one-line reason for bad input."""
+
+    __abstract__ = True
+
+    def render_body(self):
+        try:
+            result = self.check()
+        except InvalidThreshold as error:
+            return f"{error}\n", BAD_REQUEST
+        return result.render(), result.state.http_status
+
+    def check(self):
+        raise NotImplementedError
+
+
+class PoolMonitorView(CheckView):
+    """Share of this process's database connection pool in use."""
+
+    __regid__ = "monitor_pool"
+
+    def check(self):
+        try:
+            defaults = thresholds_from_options(
+                self._cw.vreg.config, "haops-pool-warning", "haops-pool-critical"
+            )
+        except InvalidThreshold as error:
+            # The operator must fix the configuration: not a bad request.
+            return CheckResult(State.UNKNOWN, str(error))
+        thresholds = self._cw.get_cleaned_form(ThresholdFormValidator(defaults))
+        usage = measure_pool(get_repository(self._cw).cnxsets)
+        return judge_pool(usage, thresholds)
+
+
+class DatabaseMonitorView(CheckView):
+    """A round trip to the database on a fresh connection, bounded in time."""
+
+    __regid__ = "monitor_db"
+
+    def check(self):
+        repo = get_repository(self._cw)
+        return check_round_trip(
+            repo.system_source.dbhelper, self._cw.vreg.config["haops-db-timeout"]
+        )
+
+
+class VersionMonitorView(CheckView):
+    """Installed versions of CubicWeb and the cubes against the database's."""
+
+    __regid__ = "monitor_version"
+
+    def check(self):
+        config = self._cw.vreg.config
+        repo = get_repository(self._cw)
+        return check_versions(config, repo.system_source.dbhelper, config["haops-db-timeout"])
+
+
+class HostnameMonitorView(MonitorView):
+    """Host name alone on the first line, then the instance id and the pid."""
+
+    __regid__ = "monitor_hostname"
+
+    def render_body(self):
+        lines = describe_process(self._cw.vreg.config.appid)
+        return "\n".join(lines) + "\n", 200

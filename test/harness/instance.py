@@ -1,0 +1,167 @@
+"""CubicWeb instances created with cubicweb-ctl and run as real processes.
+
+Each instance lives in its own directory tree (``CW_MODE=user`` with the
+instance, data and runtime directories under *root*), so tests never touch
+the machine's own instances.
+"""
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from .network import free_port, wait_for_http
+
+CTL = [sys.executable, "-m", "cubicweb"]
+TEST_CUBES_DIR = Path(__file__).parent.parent / "cubes"
+START_TIMEOUT = 90
+
+
+def set_option(path, name, value):
+    """Set *name* in an INI-like CubicWeb file, uncommenting it if needed."""
+    text = Path(path).read_text()
+    pattern = re.compile(rf"^#?{re.escape(name)}=.*$", re.MULTILINE)
+    line = f"{name}={value}"
+    if pattern.search(text):
+        text = pattern.sub(lambda _match: line, text, count=1)
+    else:
+        text += f"\n{line}\n"
+    Path(path).write_text(text)
+
+
+class Instance:
+    """One instance named *name* under *root*; *database* is ``sqlite`` or
+    a PostgresCluster."""
+
+    def __init__(self, root, name, cubes, database="sqlite"):
+        self.root = Path(root)
+        self.name = name
+        self.cubes = cubes
+        self.database = database
+        self.port = free_port()
+        self.process = None
+        self.logfile = self.root / f"{name}.out"
+        self.env = dict(os.environ)
+        # CubicWeb's pyramid request asserts on URLs when it sees this variable.
+        self.env.pop("PYTEST_CURRENT_TEST", None)
+        self.env.update(
+            CW_MODE="user",
+            CW_INSTANCES_DIR=str(self.root / "etc"),
+            CW_INSTANCES_DATA_DIR=str(self.root / "data"),
+            CW_RUNTIME_DIR=str(self.root / "run"),
+            PYTHONPATH=os.pathsep.join(
+                filter(None, [str(TEST_CUBES_DIR), os.environ.get("PYTHONPATH")])
+            ),
+        )
+        self.apphome = self.root / "etc" / name
+        self.conf = self.apphome / "all-in-one.conf"
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def sqlite_path(self):
+        return self.root / "data" / self.name / f"{self.name}.sqlite"
+
+    def ctl(self, *args, check=True, timeout=300):
+        return subprocess.run(
+            [*CTL, *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
+
+    def create(self, options=None):
+        """Create the instance and its database, then set *options*."""
+        for sub in ("etc", "data", "run"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.ctl("create", self.cubes, self.name, "--automatic", "--no-db-create")
+        sources = self.apphome / "sources"
+        if self.database == "sqlite":
+            set_option(sources, "db-driver", "sqlite")
+            set_option(sources, "db-name", str(self.sqlite_path))
+            set_option(sources, "db-user", "")
+        else:
+            set_option(sources, "db-driver", "postgres")
+            set_option(sources, "db-host", self.database.host)
+            set_option(sources, "db-port", str(self.database.port))
+            set_option(sources, "db-user", "postgres")
+            set_option(sources, "db-name", self.name.replace("-", "_"))
+        self.configure(
+            {
+                "interface": "127.0.0.1",
+                "log-file": str(self.root / f"{self.name}.log"),
+                "pid-file": str(self.root / "run" / f"{self.name}.pid"),
+                **(options or {}),
+            }
+        )
+        self.ctl("db-create", "--automatic", self.name)
+
+    def configure(self, options):
+        for name, value in options.items():
+            set_option(self.conf, name, value)
+
+    def use_database_sessions(self):
+        """Store sessions as CWSession entities, as a multi-process site does."""
+        pyramid_ini = self.apphome / "pyramid.ini"
+        text = pyramid_ini.read_text()
+        default = "  cubicweb.pyramid.default_session"
+        if default not in text:
+            raise RuntimeError(f"unexpected pyramid.ini layout in {pyramid_ini}")
+        pyramid_ini.write_text(text.replace(default, "  cubicweb.pyramid.session"))
+
+    def shell(self, script):
+        """Run a Python *script* in ``cubicweb-ctl shell`` and return its output."""
+        path = self.root / "script.py"
+        path.write_text(script)
+        return self.ctl("shell", self.name, str(path)).stdout
+
+    def start(self, threads=8):
+        self.configure({"port": str(self.port), "base-url": f"{self.url}/"})
+        log = open(self.logfile, "ab")
+        self.process = subprocess.Popen(
+            [*CTL, "start", self.name, "--nb-threads", str(threads)],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        wait_for_http(f"{self.url}/view?vid=monitor_hostname", START_TIMEOUT, self.process)
+
+    def stop(self):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+        self.process = None
+
+    def output(self):
+        return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+
+    def sql(self, query, params=()):
+        """Run *query* on the instance's database outside the instance."""
+        if self.database == "sqlite":
+            with sqlite3.connect(self.sqlite_path) as cnx:
+                return cnx.execute(query, params).fetchall()
+        cnx = self.database.connect(self.name.replace("-", "_"))
+        try:
+            with cnx.cursor() as cursor:
+                cursor.execute(query.replace("?", "%s"), params)
+                return cursor.fetchall() if cursor.description else []
+        finally:
+            cnx.close()
+
