@@ -29,6 +29,7 @@ system-packages:
 	@bash tools/install-debian-packages $(DEBIAN_PACKAGES)
 
 demo: venv
+	@bash tools/install-debian-packages gettext curl
 	@DEMO_PORT=$(DEMO_PORT) VENV=$(VENV) bash tools/demo
 
 test: system-packages venv

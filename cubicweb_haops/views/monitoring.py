@@ -6,6 +6,7 @@ connection. A cube may replace one by registering a subclass of
 :class:`MonitorView` with the same ``__regid__`` and a higher score.
 """
 
+from cubicweb import _
 from logilab.common.registry import yes
 
 from cubicweb_web.view import View
@@ -77,6 +78,7 @@ class PoolMonitorView(CheckView):
     """Share of this process's database connection pool in use."""
 
     __regid__ = "monitor_pool"
+    title = _("monitor_pool")
 
     def check(self):
         try:
@@ -95,6 +97,7 @@ class DatabaseMonitorView(CheckView):
     """A round trip to the database on a fresh connection, bounded in time."""
 
     __regid__ = "monitor_db"
+    title = _("monitor_db")
 
     def check(self):
         repo = get_repository(self._cw)
@@ -107,6 +110,7 @@ class VersionMonitorView(CheckView):
     """Installed versions of CubicWeb and the cubes against the database's."""
 
     __regid__ = "monitor_version"
+    title = _("monitor_version")
 
     def check(self):
         config = self._cw.vreg.config
@@ -118,6 +122,7 @@ class HostnameMonitorView(MonitorView):
     """Host name alone on the first line, then the instance id and the pid."""
 
     __regid__ = "monitor_hostname"
+    title = _("monitor_hostname")
 
     def render_body(self):
         lines = describe_process(self._cw.vreg.config.appid)
