@@ -1,4 +1,4 @@
-"""Packaging metadata of cubicweb-haops, the one place that holds its version."""
+"""Packaging metadata of cubicweb-haops, the only place that defines its version."""
 
 modname = "cubicweb_haops"
 distname = "cubicweb-haops"

@@ -1,8 +1,8 @@
 """Pyramid route that serves the monitoring views without login or pool connection.
 
 CubicWeb's usual web handling opens a session and takes a connection from the
-pool for the whole request, and waits 5 s for one when the pool is full: a
-monitoring view reached that way would vanish exactly when the pool is
+pool for the whole request, and waits 5 s for one when the pool is full. A
+monitoring view reached that way would fail exactly when the pool is
 exhausted. This route catches ``/view?vid=<vid>`` for the views that declare
 themselves ``connectionless``, selects them in the vreg as usual and renders
 them on a request that has no connection, no session and no cookie. Any

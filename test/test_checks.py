@@ -174,7 +174,7 @@ def test_probe_times_out_and_limits_pending(monkeypatch, tmp_path):
     helper = sqlite_helper(tmp_path / "db.sqlite")
     try:
         for _ in range(database.MAX_PENDING_PROBES):
-            with pytest.raises(database.ProbeTimeout, match="did not answer within 0.05 s"):
+            with pytest.raises(database.ProbeTimeout, match="timed out after 0.05 s"):
                 database.run_probe(helper, "SELECT 1", 0.05)
         with pytest.raises(database.ProbeTimeout, match="still waiting"):
             database.run_probe(helper, "SELECT 1", 0.05)

@@ -136,7 +136,7 @@ def test_hung_database_ko_within_timeout(site, postgres):
         postgres.thaw()
     assert db.status == 503
     assert db.text.splitlines()[0] == (
-        f"ServiceKO : database not answering: the database did not answer within {DB_TIMEOUT} s"
+        f"ServiceKO : database not answering: the database probe timed out after {DB_TIMEOUT} s"
     )
     assert db.seconds < DB_TIMEOUT + 1
     assert version.status == 503

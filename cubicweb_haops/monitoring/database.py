@@ -12,7 +12,10 @@ import threading
 import time
 from dataclasses import dataclass
 
+from cubicweb_haops.monitoring.ratelimit import RateLimitedLogger
+
 LOGGER = logging.getLogger("cubicweb.haops.database")
+FAILURES = RateLimitedLogger(LOGGER)
 
 # A hung database leaves probe threads waiting in the driver. New probes are
 # rejected while this many are still waiting, so that frequent polls cannot
@@ -27,7 +30,7 @@ class ProbeError(Exception):
 
 
 class ProbeTimeout(ProbeError):
-    """The database did not answer within the time allowed."""
+    """The database did not respond within the time allowed."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def run_probe(dbhelper, sql, timeout):
     """
     if not _pending.acquire(blocking=False):
         raise ProbeTimeout(
-            f"{MAX_PENDING_PROBES} earlier database probes are still waiting for an answer"
+            f"{MAX_PENDING_PROBES} earlier database probes are still waiting for a response"
         )
     outcome = {}
     done = threading.Event()
@@ -112,10 +115,17 @@ def run_probe(dbhelper, sql, timeout):
 
     threading.Thread(target=work, name="haops-db-probe", daemon=True).start()
     if not done.wait(timeout):
-        raise ProbeTimeout(f"the database did not answer within {timeout:g} s")
+        raise ProbeTimeout(f"the database probe timed out after {timeout:g} s")
     error = outcome.get("error")
     if isinstance(error, ProbeError):
         raise error
     if error is not None:
         raise ProbeError(f"the database query failed ({type(error).__name__})") from error
     return outcome["result"]
+
+
+def log_probe_failure(check_name, error):
+    """Log why a probe failed, with the driver's traceback, once a minute at most."""
+    FAILURES.log(
+        logging.ERROR, (check_name, str(error)), "%s: %s", check_name, error, exc_info=error
+    )

@@ -1,4 +1,4 @@
-"""Which host, instance and process answered a request."""
+"""Which host, instance and process served a request."""
 
 import os
 import socket

@@ -1,26 +1,14 @@
 """Judge a round trip to the database: does it answer, and how fast."""
 
-import logging
-
-from cubicweb_haops.monitoring.database import ProbeError, ProbeTimeout, run_probe
-from cubicweb_haops.monitoring.ratelimit import RateLimitedLogger
+from cubicweb_haops.monitoring.database import (
+    ProbeError,
+    ProbeTimeout,
+    log_probe_failure,
+    run_probe,
+)
 from cubicweb_haops.monitoring.status import CheckResult, Metric, State
 
 ROUND_TRIP_SQL = "SELECT 1"
-
-FAILURES = RateLimitedLogger(logging.getLogger("cubicweb.haops.monitor_db"))
-
-
-def log_probe_failure(check_name, error):
-    """Log why a probe failed, with the driver's traceback, once a minute at most."""
-    FAILURES.log(
-        logging.ERROR,
-        (check_name, str(error)),
-        "%s: %s",
-        check_name,
-        error,
-        exc_info=error,
-    )
 
 
 def check_round_trip(dbhelper, timeout):

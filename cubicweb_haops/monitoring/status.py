@@ -77,7 +77,7 @@ class Metric:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """What a check found: a state, a one-line message, metrics and details.
+    """Result of a check: a state, a one-line message, metrics and details.
 
     ``details`` are extra lines printed after the status line, one item each.
     """

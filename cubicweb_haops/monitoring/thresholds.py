@@ -73,7 +73,7 @@ class ThresholdFormValidator:
         self.defaults = defaults
 
     def validate(self, form):
-        """Return the PercentThresholds that *form* asks for."""
+        """Return the PercentThresholds that *form* requests."""
         warning, critical = self.defaults.warning, self.defaults.critical
         raw_warning = _single_value(form, "warning")
         raw_critical = _single_value(form, "critical")

@@ -11,8 +11,7 @@ from cubicweb import CW_MIGRATION_MAP
 from cubicweb.server.sqlutils import SQL_PREFIX
 from logilab.common.changelog import Version
 
-from cubicweb_haops.monitoring.database import ProbeError, run_probe
-from cubicweb_haops.monitoring.roundtrip import log_probe_failure
+from cubicweb_haops.monitoring.database import ProbeError, log_probe_failure, run_probe
 from cubicweb_haops.monitoring.status import CheckResult, Metric, State
 
 VERSION_KEY_PREFIX = "system.version."
