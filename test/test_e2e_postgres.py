@@ -37,6 +37,14 @@ def url(instance, vid, query=""):
     return f"{instance.url}/view?vid={vid}{query}"
 
 
+def nagios_check(instance, vid, *options):
+    """Run check_http as Nagios would, over HTTP/1.0 without a Host header."""
+    return check_http(
+        "-I", "127.0.0.1", "-p", str(instance.port), "-u", f"/view?vid={vid}",
+        "-s", "ServiceOK", *options,
+    )
+
+
 def wait_for_pool_in_use(instance, count, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -60,10 +68,7 @@ def test_views_on_postgres(site):
 
 def test_check_http_on_postgres(site):
     for vid in ("monitor_pool", "monitor_db", "monitor_version"):
-        code, output = check_http(
-            "-I", "127.0.0.1", "-p", str(site.port), "-u", f"/view?vid={vid}",
-            "-s", "ServiceOK", "-e", "200",
-        )
+        code, output = nagios_check(site, vid, "-e", "200")
         assert code == 0, output
 
 
@@ -84,10 +89,7 @@ def test_pool_fully_held_by_slow_requests(site):
         pool = fetch(url(site, "monitor_pool"))
         hostname = fetch(url(site, "monitor_hostname"))
         db = fetch(url(site, "monitor_db"))
-        code, output = check_http(
-            "-I", "127.0.0.1", "-p", str(site.port), "-u", "/view?vid=monitor_pool",
-            "-s", "ServiceOK",
-        )
+        code, output = nagios_check(site, "monitor_pool")
     finally:
         for holder in holders:
             holder.join(timeout=HOLD_SECONDS + 10)
@@ -152,10 +154,7 @@ def test_stopped_database_ko_then_recovers(site, postgres):
         db = fetch(url(site, "monitor_db"))
         version = fetch(url(site, "monitor_version"))
         hostname = fetch(url(site, "monitor_hostname"))
-        code, output = check_http(
-            "-I", "127.0.0.1", "-p", str(site.port), "-u", "/view?vid=monitor_db",
-            "-s", "ServiceOK",
-        )
+        code, output = nagios_check(site, "monitor_db")
     finally:
         postgres.start()
     assert db.status == 503
