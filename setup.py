@@ -36,7 +36,7 @@ setup(
         "postgresql": ["psycopg2-binary >= 2.9"],
         "test": ["pytest", "webtest", "psycopg2-binary >= 2.9"],
     },
-    include_package_data=True,
+    package_data={"cubicweb_haops": ["i18n/*.po"]},
     entry_points={"cubicweb.cubes": ["haops = cubicweb_haops"]},
     zip_safe=False,
 )

@@ -50,9 +50,10 @@ def _connect(dbhelper, timeout):
     """Open a new connection with the system source's settings."""
     extra_args = dbhelper.dbextraargs
     if dbhelper.backend_name == "postgres":
-        # libpq counts connect_timeout in whole seconds, 2 at least; the
-        # worker's own bound applies the exact value.
-        bound = f"connect_timeout={max(2, math.ceil(timeout))}"
+        # libpq counts connect_timeout in whole seconds, 2 at least. Give it
+        # more than the caller's wait, so that a hung server is always
+        # reported as a timeout, then frees this thread soon after.
+        bound = f"connect_timeout={max(2, math.ceil(timeout)) + 2}"
         extra_args = f"{bound} {extra_args}" if extra_args else bound
     return dbhelper.dbapi_module.connect(
         dbhelper.dbhost,
