@@ -28,6 +28,8 @@ BAD_REQUEST = 400
 
 def get_repository(req):
     """Return the repository serving *req* without taking a connection."""
+    # NOTE: cubicweb-web 1.6 has no public accessor for the pyramid request
+    # behind a CubicWebPyramidRequest; its own forms read ``_request`` too.
     return req._request.registry["cubicweb.repository"]
 
 
