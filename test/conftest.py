@@ -9,7 +9,7 @@ import pytest
 from harness.instance import Instance
 from harness.postgres import PostgresCluster
 
-# CubicWeb's test databases and the harness's instances are created here.
+# Make CubicWeb look up instances in user directories, never in /etc/cubicweb.d.
 os.environ.setdefault("CW_MODE", "user")
 
 

@@ -32,7 +32,7 @@ def url(instance, vid, query=""):
 
 
 def test_site_has_no_anonymous_user(site):
-    # CubicWeb answers the usual views with its login form.
+    # CubicWeb renders its login form in place of the usual views.
     reply = fetch(url(site, "index"))
     assert 'name="__login"' in reply.text
 
@@ -98,7 +98,7 @@ def test_bad_threshold_one_line_400(site):
 
 
 def test_unknown_vid_keeps_cubicweb_answer(site):
-    # With no anonymous user, CubicWeb answers with its login form.
+    # With no anonymous user, CubicWeb returns its login form.
     reply = fetch(url(site, "no_such_view"))
     assert 'name="__login"' in reply.text
     assert reply.headers.get("Cache-Control") != "no-store"

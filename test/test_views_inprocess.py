@@ -168,14 +168,14 @@ class BoundedPoolTC(PyramidWebCWTC):
     def test_pool_full_answers_fast(self):
         pool = self.repo.cnxsets
         self.assertEqual(pool.max_size, 2)
-        held = [pool.get() for _ in range(pool.max_size)]
+        held_cnxsets = [pool.get() for _ in range(pool.max_size)]
         try:
             started = time.monotonic()
             response = self.webapp.get(f"{BASE_URL}view?vid=monitor_pool", status="*")
             elapsed = time.monotonic() - started
             hostname = self.webapp.get(f"{BASE_URL}view?vid=monitor_hostname")
         finally:
-            for cnxset in held:
+            for cnxset in held_cnxsets:
                 pool.release(cnxset)
         self.assertEqual(response.status_int, 503)
         self.assertTrue(response.text.startswith("ServiceKO : 100% of the connection pool in use (2 of 2"))
@@ -186,7 +186,7 @@ class BoundedPoolTC(PyramidWebCWTC):
 
     def test_pool_thresholds_per_request(self):
         pool = self.repo.cnxsets
-        held = pool.get()
+        held_cnxset = pool.get()
         try:
             idle_others = pool.qsize()
             self.assertEqual(pool.size() - idle_others, 1)
@@ -198,7 +198,7 @@ class BoundedPoolTC(PyramidWebCWTC):
             )
             ok = self.webapp.get(f"{BASE_URL}view?vid=monitor_pool")
         finally:
-            pool.release(held)
+            pool.release(held_cnxset)
         self.assertTrue(warning.text.startswith("ServiceWARNING : 50% "), warning.text)
         self.assertTrue(critical.text.startswith("ServiceKO : 50% "), critical.text)
         self.assertTrue(ok.text.startswith("ServiceOK : 50% "), ok.text)

@@ -2,5 +2,5 @@
 judges it into a :class:`~cubicweb_haops.monitoring.status.CheckResult`.
 
 Nothing here takes a connection from the instance's connection pool, so the
-checks keep answering when the pool is exhausted.
+checks keep working when the pool is exhausted.
 """

@@ -2,7 +2,7 @@
 
 The probe does not use the connection pool: it tests the database itself and
 keeps working when every pooled connection is busy. It runs in a worker
-thread so that a database that accepts connections but never answers costs
+thread so that a database that accepts connections but never responds costs
 the caller *timeout* seconds, not a hung request.
 """
 
@@ -94,7 +94,7 @@ def _run(dbhelper, sql, timeout):
 def run_probe(dbhelper, sql, timeout):
     """Run *sql* on a new connection and return its rows within *timeout* seconds.
 
-    Raise ProbeTimeout when the database does not answer in time and ProbeError
+    Raise ProbeTimeout when the database does not respond in time and ProbeError
     when it fails; the driver's message, which may name hosts and users, goes
     to the log with the traceback, not into the exception.
     """

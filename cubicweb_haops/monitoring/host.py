@@ -1,4 +1,4 @@
-"""Which host, instance and process served a request."""
+"""Identity of the host, instance and process that served a request."""
 
 import os
 import socket

@@ -1,4 +1,4 @@
-"""Judge a round trip to the database: does it answer, and how fast."""
+"""Judge a round trip to the database: whether it responds, and how fast."""
 
 from cubicweb_haops.monitoring.database import (
     ProbeError,

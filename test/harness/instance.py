@@ -45,7 +45,7 @@ class Instance:
         self.process = None
         self.logfile = self.root / f"{name}.out"
         self.env = dict(os.environ)
-        # CubicWeb's pyramid request asserts on URLs when it sees this variable.
+        # CubicWeb's pyramid request asserts on URLs when this variable is set.
         self.env.pop("PYTEST_CURRENT_TEST", None)
         self.env.update(
             CW_MODE="user",

@@ -14,7 +14,7 @@ def free_port():
 
 
 def wait_for_http(url, timeout, process=None):
-    """Poll *url* until it answers, *process* exits or *timeout* seconds pass."""
+    """Poll *url* until it responds, *process* exits or *timeout* seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -26,4 +26,4 @@ def wait_for_http(url, timeout, process=None):
             return
         except OSError:
             time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
+    raise TimeoutError(f"{url} did not respond within {timeout} s")

@@ -88,7 +88,7 @@ class PostgresCluster:
 
     def freeze(self):
         """Stop the postmaster with SIGSTOP: connections are accepted by the
-        kernel but never answered, as with a hung server."""
+        kernel but never served, as with a hung server."""
         os.kill(self.postmaster_pid(), signal.SIGSTOP)
 
     def thaw(self):
