@@ -3,7 +3,7 @@
 modname = "cubicweb_haops"
 distname = "cubicweb-haops"
 
-numversion = (0, 1, 0)
+numversion = (0, 2, 0)
 version = ".".join(str(num) for num in numversion)
 
 license = "LGPL"
@@ -13,10 +13,12 @@ description = "high-availability operations for CubicWeb sites: monitoring views
 web = "https://example.org/cubicweb-haops"
 
 # CubicWeb reads __depends__ for the cubes this one needs: "web" is the cube
-# that cubicweb-web provides, with /view?vid=, controllers and forms.
+# that cubicweb-web provides, with /view?vid=, controllers and forms; "file"
+# (cubicweb-file) provides the File entities that hold images.
 __depends__ = {
     "cubicweb": ">= 5.0.0, < 6.0.0",
     "cubicweb-web": ">= 1.0.0, < 2.0.0",
+    "cubicweb-file": ">= 4.0.0, < 5.0.0",
 }
 __recommends__ = {}
 

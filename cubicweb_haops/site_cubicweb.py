@@ -45,4 +45,21 @@ options = (
             "level": 2,
         },
     ),
+    (
+        "haops-replace-images-on-edit",
+        {
+            "type": "yn",
+            "default": True,
+            "help": (
+                "When an edit form uploads new data for an image (a File "
+                "whose format starts with image/), store it in a new File "
+                "with a new eid and URL, move the relations of the old File "
+                "onto it and delete the old one, so caches never serve the "
+                "old bytes. Old URLs redirect to the new File. With no, the "
+                "image is updated in place."
+            ),
+            "group": "haops",
+            "level": 2,
+        },
+    ),
 )

@@ -1,0 +1,93 @@
+"""Replace a File by a copy with a new eid, hence a new URL.
+
+The copy takes every attribute and every relation of the original, a
+:class:`FileReplacement` record remembers where the original went, and the
+original is deleted. All of it happens in the caller's transaction, so a
+failure at any step, or at commit, rolls all of it back.
+"""
+
+from cubicweb import ValidationError, _
+from cubicweb.schema import VIRTUAL_RTYPES
+
+from cubicweb_haops.relocation import move_relations
+
+# Attributes that belong to the entity as a record, not to its content: the
+# copy gets its own eid, URI and modification date. Virtual ones have no value.
+UNCOPIED_ATTRIBUTES = frozenset(VIRTUAL_RTYPES | {"cwuri", "modification_date"})
+
+CONCURRENT_EDITION = _(
+    "Entity %(eid)s has changed since you started to edit it."
+    " Reload the page and reapply your changes."
+)
+
+
+def concurrent_edition_error(eid):
+    """Return the error that CubicWeb's edit controller gives for a stale form."""
+    # The message is CubicWeb's own, so its catalogs translate it.
+    return ValidationError(eid, {None: CONCURRENT_EDITION}, {"eid": eid})
+
+
+def is_image_format(mimetype):
+    return bool(mimetype) and mimetype.startswith("image/")
+
+
+def lock_file(cnx, eid):
+    """Lock the row of File *eid* until the end of the transaction.
+
+    Return False when the File no longer exists, because another transaction
+    replaced or deleted it. On PostgreSQL, a concurrent edit of the same File
+    waits here until the first one commits or rolls back. SQLite serializes
+    writers anyway, so there this is only an existence check.
+    """
+    sql = "SELECT cw_eid FROM cw_File WHERE cw_eid = %(eid)s"
+    if cnx.repo.system_source.dbdriver == "postgres":
+        sql += " FOR UPDATE"
+    return bool(cnx.system_sql(sql, {"eid": eid}).fetchall())
+
+
+def copied_attributes(entity):
+    """Return the attribute values of *entity* that its copy takes over."""
+    entity.cw_clear_all_caches()
+    entity.complete(skip_bytes=False)
+    return {
+        rschema.type: entity.cw_attr_cache[rschema.type]
+        for rschema in entity.e_schema.subject_relations.values()
+        if rschema.final and rschema.type not in UNCOPIED_ATTRIBUTES
+    }
+
+
+def replace_file(cnx, old_eid):
+    """Move File *old_eid* to a new eid and return the new File's eid.
+
+    The caller checks permissions (the edit controller has just updated the
+    File with the user's rights). The steps run with security disabled, so an
+    editor who may update an image but not delete entities can replace it.
+    """
+    with cnx.security_enabled(read=False, write=False):
+        old = cnx.entity_from_eid(old_eid)
+        values = copied_attributes(old)
+
+        # The "hash" hooks of cubicweb-file would resize the image and compute
+        # its hash again: the bytes, format and hash are copied as stored.
+        try:
+            with cnx.allow_all_hooks_but("hash"):
+                new = cnx.create_entity(old.cw_etype, **values)
+        except ValidationError as error:
+            # Errors refer to the entity the form edited.
+            error.entity = old_eid
+            raise
+
+        # Moving relations also moves the records of earlier replacements
+        # onto the new File, so that a chain of replacements always ends on
+        # the latest one.
+        move_relations(cnx, old.cw_etype, old_eid, new.eid)
+        cnx.execute(
+            "INSERT FileReplacement R: R replaced_eid %(old)s, R replacement_file N"
+            " WHERE N eid %(new)s",
+            {"old": old_eid, "new": new.eid},
+        )
+        cnx.execute("DELETE File X WHERE X eid %(old)s", {"old": old_eid})
+
+    # Cached entities still hold relations to the old eid.
+    cnx.drop_entity_cache()
+    return new.eid
