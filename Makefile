@@ -7,8 +7,10 @@ VENV_PYTHON := $(VENV)/bin/python
 DEMO_PORT ?= 8080
 
 # Debian packages the tests use: the PostgreSQL server the harness starts,
-# check_http, msgfmt for the message catalogs, and what `make deb` builds with.
+# check_http, msgfmt for the message catalogs, headless Chromium and its
+# WebDriver for the browser tests, and what `make deb` builds with.
 DEBIAN_PACKAGES := postgresql monitoring-plugins-basic gettext curl \
+	chromium chromium-driver \
 	debhelper dh-python python3-all python3-setuptools dpkg-dev fakeroot
 
 .PHONY: all venv system-packages demo test deb clean

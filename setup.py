@@ -34,7 +34,7 @@ setup(
     ],
     extras_require={
         "postgresql": ["psycopg2-binary >= 2.9"],
-        "test": ["pytest", "webtest", "psycopg2-binary >= 2.9", "pillow", "selenium >= 4.10"],
+        "test": ["pytest", "webtest", "psycopg2-binary >= 2.9", "pillow", "selenium >= 4.10", "WSGIProxy2"],
     },
     package_data={"cubicweb_haops": ["i18n/*.po"]},
     entry_points={"cubicweb.cubes": ["haops = cubicweb_haops"]},
