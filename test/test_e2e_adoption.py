@@ -10,9 +10,10 @@ from cubicweb_haops.__pkginfo__ import version as HAOPS_VERSION
 
 
 @pytest.fixture
-def plain_instance(instance_root):
+def plain_instance(instance_root, request):
     """An instance created with cubicweb-web only, before haops existed."""
-    instance = Instance(instance_root, "plainsite", "web")
+    name = request.node.name.removeprefix("test_").replace("_", "-")
+    instance = Instance(instance_root, name, "web")
     instance.create()
     yield instance
     instance.stop()
@@ -44,20 +45,39 @@ def test_add_cube_in_shell_then_restart(plain_instance):
     assert pool.text.startswith("ServiceOK : ")
 
 
-def test_upgrade_records_new_version(instance_root):
-    instance = Instance(instance_root, "upgradesite", "haops")
-    instance.create()
-    # An instance created with an older release of the cube.
-    instance.sql(
-        "UPDATE cw_CWProperty SET cw_value = '0.0.1' WHERE cw_pkey = 'system.version.haops'"
-    )
-    # CubicWeb itself refuses to start until the upgrade has run.
-    instance.ctl("upgrade", "--force", "--verbosity=0", "--backup-db=n", instance.name)
+def table_exists(instance, table):
+    rows = instance.sql("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+    return bool(rows)
 
-    assert recorded_version(instance, "haops") == HAOPS_VERSION
-    instance.start()
-    try:
-        upgraded = fetch(f"{instance.url}/view?vid=monitor_version")
-    finally:
-        instance.stop()
+
+def test_add_cube_brings_schema(plain_instance):
+    assert not table_exists(plain_instance, "cw_File")
+
+    plain_instance.shell("add_cube('haops')\n")
+
+    assert recorded_version(plain_instance, "file") is not None
+    assert table_exists(plain_instance, "cw_File")
+    assert table_exists(plain_instance, "cw_FileReplacement")
+
+
+def test_upgrade_from_first_release(plain_instance):
+    # The first release (0.1.0) added no schema and did not depend on
+    # cubicweb-file: its instances are web instances that record the cube.
+    # The hooks would reject a version property for a cube the instance
+    # does not use yet.
+    plain_instance.shell(
+        "with cnx.deny_all_hooks_but('metadata'):\n"
+        "    cnx.create_entity('CWProperty', pkey='system.version.haops', value='0.1.0')\n"
+        "commit()\n"
+    )
+    assert recorded_version(plain_instance, "haops") == "0.1.0"
+
+    plain_instance.ctl("upgrade", "--force", "--verbosity=0", "--backup-db=n", plain_instance.name)
+
+    assert recorded_version(plain_instance, "haops") == HAOPS_VERSION
+    assert recorded_version(plain_instance, "file") is not None
+    assert table_exists(plain_instance, "cw_FileReplacement")
+    plain_instance.start()
+    upgraded = fetch(f"{plain_instance.url}/view?vid=monitor_version")
     assert upgraded.status == 200, upgraded.text
+    assert f"\nhaops: {HAOPS_VERSION}\n" in upgraded.text
