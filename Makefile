@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := postgresql monitoring-plugins-basic gettext curl \
 	chromium chromium-driver \
 	debhelper dh-python python3-all python3-setuptools dpkg-dev fakeroot
 
-.PHONY: all venv system-packages demo test deb clean
+.PHONY: all venv system-packages demo test bench deb clean
 
 all: test
 
@@ -36,6 +36,10 @@ demo: venv
 
 test: system-packages venv
 	$(VENV_PYTHON) -m pytest test
+
+# Benchmarks, measured side by side in one run; the report goes to BENCHMARKS.md.
+bench: venv
+	$(VENV_PYTHON) bench/replace_image.py --output BENCHMARKS.md
 
 # dpkg-buildpackage writes the .deb, .buildinfo and .changes files to the
 # parent directory: move them into dist/, after removing those of an earlier

@@ -36,7 +36,7 @@ setup(
         "postgresql": ["psycopg2-binary >= 2.9"],
         "test": ["pytest", "webtest", "psycopg2-binary >= 2.9", "pillow", "selenium >= 4.10", "WSGIProxy2"],
     },
-    package_data={"cubicweb_haops": ["i18n/*.po"]},
+    package_data={"cubicweb_haops": ["i18n/*.po", "migration/*.py"]},
     entry_points={"cubicweb.cubes": ["haops = cubicweb_haops"]},
     zip_safe=False,
 )

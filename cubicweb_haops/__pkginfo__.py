@@ -9,7 +9,10 @@ version = ".".join(str(num) for num in numversion)
 license = "LGPL"
 author = "cubicweb-haops developers"
 author_email = "haops@example.org"
-description = "high-availability operations for CubicWeb sites: monitoring views for Nagios"
+description = (
+    "high-availability operations for CubicWeb sites: monitoring views for Nagios"
+    " and images that change URL when replaced"
+)
 web = "https://example.org/cubicweb-haops"
 
 # CubicWeb reads __depends__ for the cubes this one needs: "web" is the cube

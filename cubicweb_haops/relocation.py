@@ -3,7 +3,7 @@
 The statements are set-based: each one moves all the rows of one relation
 type in one role, so the number of statements depends on the schema only,
 never on how many entities are related. They run on the system source, below
-RQL, so no hook sees the moves: the relations are not added or removed, they
+RQL, so no hook runs for the moves: the relations are not added or removed, they
 change hands.
 """
 
@@ -94,6 +94,17 @@ def relation_moves(schema, etype):
     schema builds a new one.
     """
     return _statements(schema, etype)
+
+
+@lru_cache(maxsize=None)
+def moved_relation_types(schema, etype):
+    """Return the names of the relation types whose rows :func:`move_relations` moves."""
+    eschema = schema[etype]
+    return frozenset(
+        rschema.type
+        for role in ("subject", "object")
+        for rschema in movable_relations(eschema, role)
+    )
 
 
 def move_relations(cnx, etype, old_eid, new_eid):
