@@ -109,6 +109,8 @@ def moved_relation_types(schema, etype):
 
 def move_relations(cnx, etype, old_eid, new_eid):
     """Move every relation of entity *old_eid* onto entity *new_eid*, in both roles."""
+    # NOTE: CubicWeb's undo log (option undo-enabled, off by default) does not
+    # record these statements, so undoing a replacement cannot restore them.
     args = {"old": old_eid, "new": new_eid}
     for statement in relation_moves(cnx.vreg.schema, etype):
         cnx.system_sql(statement, args)

@@ -494,8 +494,10 @@ class ReplaceImageTC(PyramidWebCWTC):
         self.assertNotEqual(response.status_int, 301)
 
     def test_number_too_large_for_an_eid(self):
+        unknown = self.webapp.get(f"{BASE_URL}file/99999999/raw/x.png", status="*")
         response = self.webapp.get(f"{BASE_URL}file/99999999999999999999/raw/x.png", status="*")
         self.assertNotEqual(response.status_int, 500)
+        self.assertEqual(response.status_int, unknown.status_int)
 
     # Nothing lost -------------------------------------------------------------
 
@@ -585,7 +587,7 @@ class ReplaceImageTC(PyramidWebCWTC):
     # Scale --------------------------------------------------------------------
 
     def count_statements(self, related):
-        """Return the SQL statements a replacement runs for an image in *related* products."""
+        """Return the number of SQL statements that replacing an image in *related* products runs."""
         with self.admin_access.cnx() as cnx:
             image = self.create_image(cnx)
             for number in range(related):
@@ -595,15 +597,24 @@ class ReplaceImageTC(PyramidWebCWTC):
 
         source = self.repo.system_source
         statements = []
+        counting = []
         real_doexec = source.doexec
 
         def counting_doexec(cnx, query, *args, **kwargs):
-            statements.append(query)
+            if counting:
+                statements.append(query)
             return real_doexec(cnx, query, *args, **kwargs)
 
+        # Only the submission counts, not the rendering of the form.
         with self.logged_in():
             with mock.patch.object(source, "doexec", counting_doexec):
-                ok, location = self.submit_edit_form(old, image_bytes(color="blue"), "b.png", "image/png")
+                ok, location = self.submit_edit_form(
+                    old,
+                    image_bytes(color="blue"),
+                    "b.png",
+                    "image/png",
+                    before_submit=lambda: counting.append(True),
+                )
         self.assertTrue(ok, location)
         with self.admin_access.cnx() as cnx:
             self.assertEqual(
