@@ -7,6 +7,11 @@ failure at any step, or at commit, rolls all of it back.
 """
 
 from cubicweb import ValidationError, _
+from cubicweb.hooks.security import (
+    CheckEntityPermissionOp,
+    CheckRelationPermissionOp,
+    check_entity_attributes,
+)
 from cubicweb.schema import VIRTUAL_RTYPES
 
 from cubicweb_haops.relocation import move_relations, moved_relation_types
@@ -73,13 +78,49 @@ def delete_emptied_entity(cnx, etype, eid):
         pending.difference_update(emptied)
 
 
+def check_pending_permissions(cnx, eid):
+    """Run now the permission checks that CubicWeb would run at commit on entity *eid*.
+
+    CubicWeb checks update permissions, and those of relations added to an
+    entity, at commit. By then the replaced entity is gone, its relations
+    with it, so an RQL expression such as ``X owned_by U`` would reject its
+    owner, and a relation check would not find the entity's type. The checks
+    run here instead, on the edited entity, and leave the queue.
+    """
+    # NOTE: CubicWeb has no public API to list queued data: this reads the
+    # container of its security operations.
+    for item in queued_items(cnx, CheckEntityPermissionOp, lambda item: item[0] == eid):
+        _eid, action, edited = item
+        check_entity_attributes(cnx, cnx.entity_from_eid(eid), action, edited)
+
+    for item in queued_items(cnx, CheckRelationPermissionOp, lambda item: eid in item[2:]):
+        action, rschema, eidfrom, eidto = item
+        rdef = rschema.relation_definition(cnx.entity_type(eidfrom), cnx.entity_type(eidto))
+        rdef.check_perm(cnx, action, fromeid=eidfrom, toeid=eidto)
+
+
+def queued_items(cnx, operation_class, selected):
+    """Remove the *selected* items from the queue of *operation_class* and return them."""
+    operation = cnx.transaction_data.get(operation_class.data_key)
+    if operation is None:
+        return []
+    items = [item for item in operation._container if selected(item)]
+    for item in items:
+        operation.remove_data(item)
+    return items
+
+
 def replace_file(cnx, old_eid):
     """Move File *old_eid* to a new eid and return the new File's eid.
 
     The caller checks permissions (the edit controller has just updated the
-    File with the user's rights). The steps run with security disabled, so an
-    editor who may update an image but not delete entities can replace it.
+    File with the user's rights, and the checks that CubicWeb keeps for commit
+    run first, while the File exists). The steps run with security disabled,
+    so an editor who may update an image but not delete entities can replace
+    it.
     """
+    check_pending_permissions(cnx, old_eid)
+
     with cnx.security_enabled(read=False, write=False):
         old = cnx.entity_from_eid(old_eid)
         values = copied_attributes(old)

@@ -13,9 +13,10 @@ from unittest import mock
 import webtest
 
 from cubicweb import Binary, ValidationError
+from cubicweb.schema import ERQLExpression, RRQLExpression
 from cubicweb.devtools import BASE_URL
 from cubicweb.predicates import is_instance
-from cubicweb.server import hook
+from cubicweb.server import ON_COMMIT_ADD_RELATIONS, hook
 from cubicweb_web.devtools.testlib import PyramidWebCWTC
 
 from cubicweb_haops import relocation
@@ -314,22 +315,69 @@ class ReplaceImageTC(PyramidWebCWTC):
     def test_user_without_update_permission_changes_nothing(self):
         old = self.create_related_image()
         before = self.snapshot()
-        self.config.global_set_option("haops-replace-images-on-edit", False)
-        try:
-            ordinary = self.post_as_visitor(old)
-        finally:
-            self.config.global_set_option("haops-replace-images-on-edit", True)
-        self.assertEqual(self.snapshot(), before)
 
         response = self.post_as_visitor(old)
 
-        # The ordinary error is CubicWeb's: the same status as without the
-        # cube (on SQLite a 500, since the rejected update locks the database
-        # file until the request ends).
-        self.assertGreaterEqual(response.status_int, 400)
-        self.assertEqual(response.status_int, ordinary.status_int)
+        self.assertEqual(response.status_int, 403)
         self.assertNotIn("Traceback", response.text)
         self.assertEqual(self.snapshot(), before)
+
+    def test_owner_permission_allows_owner_only(self):
+        with self.admin_access.cnx() as cnx:
+            self.create_user(cnx, "author", groups=("users",), password="author")
+            cnx.commit()
+        with self.new_access("author").cnx() as cnx:
+            old = self.create_image(cnx, title="owned").eid
+            cnx.commit()
+
+        owners_may_update = {"update": ("managers", ERQLExpression("X owned_by U"))}
+        with self.temporary_permissions(File=owners_may_update):
+            before = self.snapshot()
+            # The form offers no file field to a user who may not update the
+            # File, so the refused upload is a direct post.
+            with self.logged_in("editor"):
+                refused = self.post_edit(
+                    self.file_params(old) + [("__maineid", str(old)), ("__form_id", "edition")],
+                    [(f"data-subject:{old}", "b.png", image_bytes(color="blue"))],
+                )
+            after_refusal = self.snapshot()
+            with self.logged_in("author"):
+                ok, location = self.submit_edit_form(old, image_bytes(color="blue"), "b.png", "image/png")
+
+        self.assertEqual(refused.status_int, 403)
+        self.assertEqual(after_refusal, before)
+        self.assertTrue(ok, location)
+        self.assertIsNotNone(self.replacement_of(old))
+
+    def test_relation_added_with_upload_moves(self):
+        with self.new_access("editor").cnx() as cnx:
+            old = self.create_image(cnx, title="the editor's").eid
+            extra = self.create_image(cnx, title="extra", color="white").eid
+            cnx.commit()
+        # A relation type listed in ON_COMMIT_ADD_RELATIONS has its add
+        # permission checked at commit, once the old File is gone, unless the
+        # replacement checks it first.
+        see_also = self.schema["see_also"].relation_definition("File", "File")
+        owner_may_add = {"add": ("managers", RRQLExpression("S owned_by U"))}
+        params = self.file_params(old) + [
+            ("__maineid", str(old)),
+            ("__form_id", "edition"),
+            ("__linkto", f"see_also:{extra}:subject"),
+        ]
+        ON_COMMIT_ADD_RELATIONS.add("see_also")
+        try:
+            with self.temporary_permissions((see_also, owner_may_add)):
+                with self.logged_in("editor"):
+                    response = self.post_edit(
+                        params, [(f"data-subject:{old}", "b.png", image_bytes(color="blue"))]
+                    )
+        finally:
+            ON_COMMIT_ADD_RELATIONS.discard("see_also")
+
+        self.assertEqual(response.status_int, 303, response.text)
+        new = self.replacement_of(old)
+        self.assertIsNotNone(new)
+        self.assertIn(("see_also", "subject", extra), self.relations_of(new))
 
     # Forms and redirects ------------------------------------------------------
 
