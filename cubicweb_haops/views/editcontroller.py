@@ -8,23 +8,15 @@ edited, each such image moves to a new File (see
 :func:`cubicweb_haops.replacement.replace_file`), in the same transaction.
 """
 
-import re
-
 from cubicweb_web.views.editcontroller import EditController
 
+from cubicweb_haops.eids import is_eid, replace_eids
 from cubicweb_haops.replacement import (
     concurrent_edition_error,
     is_image_format,
     lock_file,
     replace_file,
 )
-
-EID_TOKEN = re.compile(r"(?<!\d)\d+(?!\d)")
-
-
-def replace_eids(text, replaced):
-    """Return *text* with every whole number that is a key of *replaced* mapped."""
-    return EID_TOKEN.sub(lambda match: str(replaced.get(int(match.group()), match.group())), text)
 
 
 class ImageReplacingEditController(EditController):
@@ -45,7 +37,7 @@ class ImageReplacingEditController(EditController):
         # replacement has then either committed (the row is gone, and the form
         # is stale) or waits for this transaction to end.
         eid = formparams.get("eid")
-        if formparams.get("__type") == "File" and isinstance(eid, str) and eid.isdigit():
+        if formparams.get("__type") == "File" and isinstance(eid, str) and is_eid(eid):
             if not lock_file(self._cw.cnx, int(eid)):
                 raise concurrent_edition_error(int(eid))
         return super().edit_entity(formparams, multiple)

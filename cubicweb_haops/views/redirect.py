@@ -11,15 +11,9 @@ from http import HTTPStatus
 from cubicweb_web import Redirect
 from cubicweb_web.views.urlpublishing import PathDontMatch, URLPathEvaluator
 
+from cubicweb_haops.eids import is_eid
+
 REDIRECTED_METHODS = ("GET", "HEAD")
-
-# Eids are stored in 32-bit integer columns: a longer number in a URL is not
-# an eid, and PostgreSQL would reject it.
-MAX_EID = 2**31 - 1
-
-
-def is_eid(text):
-    return text.isascii() and text.isdigit() and int(text) <= MAX_EID
 
 
 def parse_file_path(parts):
