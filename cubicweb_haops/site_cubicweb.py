@@ -62,4 +62,18 @@ options = (
             "level": 2,
         },
     ),
+    (
+        "haops-image-max-age",
+        {
+            "type": "int",
+            "default": 3600,
+            "help": (
+                "How long Squid and browsers may keep an image served at a URL "
+                "without its content fingerprint, in seconds. Images served at "
+                "their current fingerprinted URL may be kept for a year."
+            ),
+            "group": "haops",
+            "level": 2,
+        },
+    ),
 )

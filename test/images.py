@@ -1,5 +1,6 @@
 """Real image bytes for the tests, made with Pillow."""
 
+import hashlib
 import io
 
 from PIL import Image
@@ -27,3 +28,8 @@ def decoded_size(data):
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         return image.size
+
+
+def fingerprint(data):
+    """Return the fingerprint that image URLs carry for *data*, with the default sha256."""
+    return hashlib.sha256(data).hexdigest()[:16]

@@ -1,10 +1,13 @@
 """Operators adopt the cube on an existing instance: add_cube() in the shell,
 then a restart, or cubicweb-ctl upgrade after installing a newer version."""
 
+import hashlib
+
 import pytest
 
 from harness.http import fetch
 from harness.instance import Instance
+from images import image_bytes
 
 from cubicweb_haops.__pkginfo__ import version as HAOPS_VERSION
 
@@ -81,3 +84,25 @@ def test_upgrade_from_first_release(plain_instance):
     upgraded = fetch(f"{plain_instance.url}/view?vid=monitor_version")
     assert upgraded.status == 200, upgraded.text
     assert f"\nhaops: {HAOPS_VERSION}\n" in upgraded.text
+
+
+HASHLESS_IMAGE_SCRIPT = """
+from cubicweb import Binary
+cnx.create_entity("File", data=Binary({data!r}), data_name="old.png", data_format="image/png")
+commit()
+"""
+
+
+def test_add_cube_hashes_existing_files(instance_root):
+    # An instance with cubicweb-file but not haops keeps no content hash
+    # while compute-hash is off.
+    instance = Instance(instance_root, "filesite", "web,file")
+    instance.create()
+    data = image_bytes()
+    instance.shell(HASHLESS_IMAGE_SCRIPT.format(data=data))
+    assert instance.sql("SELECT cw_data_hash FROM cw_File") == [(None,)]
+
+    instance.shell("add_cube('haops')\n")
+
+    ((stored,),) = instance.sql("SELECT cw_data_hash FROM cw_File")
+    assert stored == "{sha256}" + hashlib.sha256(data).hexdigest()

@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 
 from harness.browser import chromium, fetch, load_image, wait_for
 from harness.instance import Instance
-from images import decoded_size, image_bytes
+from images import decoded_size, fingerprint, image_bytes
 
 EDITOR = ("editor", "editor-password")
 OLD_NAME = "lamp.png"
@@ -154,7 +154,8 @@ def test_edit_form_replaces_image(site, browser, new_image):
         lambda driver: entity_page_eid(driver.current_url),
         "the page of the edited entity",
     )
-    new_raw_url = f"{site.url}/file/{new}/raw/{NEW_NAME}"
+    # Image URLs carry the fingerprint of the bytes they serve.
+    new_raw_url = f"{site.url}/file/{new}/raw/{fingerprint(new_image.read_bytes())}/{NEW_NAME}"
 
     assert new != old
     assert new_raw_url in page_urls(browser)

@@ -467,13 +467,21 @@ class ReplaceImageTC(PyramidWebCWTC):
     def test_old_urls_redirect_permanently(self):
         old = self.create_related_image()
         new = self.replace(old, "blue")
+        with self.admin_access.cnx() as cnx:
+            replacement = cnx.entity_from_eid(new)
+            raw = replacement.cw_adapt_to("IDownloadable").download_url()
+            thumbnail = replacement.cw_adapt_to("IThumbnail").thumbnail_url()
+        # Image URLs lead to the replacement's current, fingerprinted URL.
+        self.assertTrue(raw.startswith(f"{BASE_URL}file/{new}/raw/"), raw)
+        self.assertTrue(raw.endswith("/blue.png"), raw)
+        self.assertTrue(thumbnail.endswith("/blue_75x75.png"), thumbnail)
         cases = {
             f"{old}": f"{BASE_URL}{new}",
             f"file/{old}": f"{BASE_URL}file/{new}",
             f"File/{old}": f"{BASE_URL}file/{new}",
-            f"file/{old}/raw/picture.png": f"{BASE_URL}file/{new}/raw/blue.png",
-            f"file/{old}/raw/picture.png?v=2": f"{BASE_URL}file/{new}/raw/blue.png?v=2",
-            f"file/{old}/thumb/picture_75x75.png": f"{BASE_URL}file/{new}/thumb/blue_75x75.png",
+            f"file/{old}/raw/picture.png": raw,
+            f"file/{old}/raw/picture.png?v=2": f"{raw}?v=2",
+            f"file/{old}/thumb/picture_75x75.png": thumbnail,
             f"{old}?vid=edition": f"{BASE_URL}{new}?vid=edition",
         }
         for path, expected in cases.items():

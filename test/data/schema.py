@@ -2,10 +2,13 @@
 
 from yams.buildobjs import EntityType, RelationDefinition, String, SubjectRelation
 
+from cubicweb.schema import ERQLExpression
+
 # Members of "users" may update any File but delete none, so a replacement
-# must not need the delete permission.
+# must not need the delete permission. Guests, the anonymous user among them,
+# may read every File except those titled "private".
 FILE_PERMISSIONS = {
-    "read": ("managers", "users", "guests"),
+    "read": ("managers", "users", ERQLExpression('NOT X title "private"')),
     "add": ("managers", "users"),
     "update": ("managers", "users"),
     "delete": ("managers",),

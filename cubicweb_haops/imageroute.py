@@ -1,0 +1,134 @@
+"""Pyramid routes that serve image URLs without a session.
+
+Squid may store an image only if its response carries no cookie, and an
+image that every visitor fetches must not open a session each time. CubicWeb's
+usual web handling does both for anonymous visitors. These routes catch
+``/file/<eid>/raw/...`` and ``/file/<eid>/thumb/...`` when the entity is an
+image that the visitor may read, select the image views in the vreg as usual
+and render them with the visitor's connection but without the pyramid
+session. Any other such URL (not an image, not readable, not an eid) falls
+through to CubicWeb, which gives its ordinary answer.
+
+The path segment after ``raw`` or ``thumb`` may be the image's fingerprint:
+the current one earns a year-long ``Cache-Control``, another one a
+redirection to the current URL.
+"""
+
+from http import HTTPStatus
+
+from pyramid.response import Response
+from pyramid.security import NO_PERMISSION_REQUIRED
+
+from cubicweb_web.bwcompat import CubicWebPyramidRequest
+
+from cubicweb_haops.eids import is_eid
+from cubicweb_haops.fingerprint import fingerprint_of, is_fingerprint
+from cubicweb_haops.imagecache import anonymous_may_read, cache_control
+from cubicweb_haops.replacement import is_image_format
+from cubicweb_haops.views.download import CURRENT_VERSION_KEY
+
+SERVED_METHODS = ("GET", "HEAD")
+ROUTES = {
+    "haops.image.raw": ("/file/{eid}/raw/*rest", "download", "IDownloadable"),
+    "haops.image.thumb": ("/file/{eid}/thumb/*rest", "thumbnail", "IThumbnail"),
+}
+IMAGE_RSET_KEY = "haops_image_rset"
+
+
+class ReadableImagePredicate:
+    """Route predicate ``haops_readable_image``: the URL's eid is an image File
+    that the visitor may read. The result set is kept on the request."""
+
+    def __init__(self, value, config):
+        self.value = bool(value)
+
+    def text(self):
+        return f"haops_readable_image = {self.value}"
+
+    phash = text
+
+    def __call__(self, info, request):
+        eid = info["match"]["eid"]
+        if request.method not in SERVED_METHODS or not is_eid(eid):
+            return not self.value
+        cnx = request.cw_cnx
+        if cnx is None:
+            return not self.value
+        rset = cnx.execute(
+            "Any X, F WHERE X eid %(x)s, X is File, X data_format F", {"x": int(eid)}
+        )
+        readable = bool(rset) and is_image_format(rset[0][1])
+        if readable:
+            setattr(request, IMAGE_RSET_KEY, rset)
+        return readable == self.value
+
+
+def requested_fingerprint(request):
+    """Return the fingerprint segment of the URL, or None for an unversioned URL."""
+    rest = request.matchdict["rest"]
+    if len(rest) >= 2 and is_fingerprint(rest[0]):
+        return rest[0]
+    return None
+
+
+def _response(status, cwreq, body=b""):
+    response = Response(status=status, headerlist=[])
+    for name, values in cwreq.headers_out.getAllRawHeaders():
+        for value in values:
+            response.headers.add(name, value)
+    if status == HTTPStatus.NOT_MODIFIED:
+        # A 304 has no body: a "Content-Length: 0" on it makes Squid 5.7
+        # serve later hits as empty 200s.
+        response.app_iter = []
+    else:
+        response.body = body
+    return response
+
+
+def _redirect_to_current(cwreq, entity, adapter_id):
+    adapter = entity.cw_adapt_to(adapter_id)
+    location = adapter.download_url() if adapter_id == "IDownloadable" else adapter.thumbnail_url()
+    public = anonymous_may_read(cwreq.cnx, entity.eid)
+    cwreq.headers_out.setRawHeaders("Location", [location])
+    cwreq.headers_out.setRawHeaders(
+        "Cache-Control", [cache_control(public, cwreq.vreg.config["haops-image-max-age"])]
+    )
+    return _response(HTTPStatus.FOUND, cwreq)
+
+
+def serve_image(request):
+    """Pyramid view of the image routes."""
+    _pattern, vid, adapter_id = ROUTES[request.matched_route.name]
+    rset = getattr(request, IMAGE_RSET_KEY)
+    cwreq = CubicWebPyramidRequest(request)
+    cwreq.set_cnx(request.cw_cnx)
+    entity = rset.get_entity(0, 0)
+
+    requested = requested_fingerprint(request)
+    current = fingerprint_of(entity.data_hash)
+    if requested is not None and requested != current:
+        # A stale version: never keep it for a year anywhere.
+        return _redirect_to_current(cwreq, entity, adapter_id)
+    cwreq.data[CURRENT_VERSION_KEY] = requested is not None
+
+    view = cwreq.vreg["views"].select(vid, cwreq, rset=rset)
+    view.set_http_cache_headers()
+    if cwreq.is_client_cache_valid():
+        return _response(HTTPStatus.NOT_MODIFIED, cwreq)
+
+    view.set_request_content_type()
+    body = view.render()
+    return _response(HTTPStatus.OK, cwreq, body)
+
+
+def includeme(config):
+    """Register the image routes, ahead of CubicWeb's own handling."""
+    config.add_route_predicate("haops_readable_image", ReadableImagePredicate)
+    for name, (pattern, _vid, _adapter) in ROUTES.items():
+        config.add_route(name, pattern, haops_readable_image=True)
+        config.add_view(
+            serve_image,
+            route_name=name,
+            permission=NO_PERMISSION_REQUIRED,
+            require_csrf=False,
+        )
