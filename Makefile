@@ -8,9 +8,10 @@ DEMO_PORT ?= 8080
 
 # Debian packages the tests use: the PostgreSQL server the harness starts,
 # check_http, msgfmt for the message catalogs, headless Chromium and its
-# WebDriver for the browser tests, and what `make deb` builds with.
+# WebDriver for the browser tests, Squid for the reverse-proxy cache tests and
+# the benchmarks, wrk for the benchmarks, and what `make deb` builds with.
 DEBIAN_PACKAGES := postgresql monitoring-plugins-basic gettext curl \
-	chromium chromium-driver \
+	chromium chromium-driver squid wrk \
 	debhelper dh-python python3-all python3-setuptools dpkg-dev fakeroot
 
 .PHONY: all venv system-packages demo test bench deb clean
@@ -38,8 +39,8 @@ test: system-packages venv
 	$(VENV_PYTHON) -m pytest test
 
 # Benchmarks, measured side by side in one run; the report goes to BENCHMARKS.md.
-bench: venv
-	$(VENV_PYTHON) bench/replace_image.py --output BENCHMARKS.md
+bench: system-packages venv
+	$(VENV_PYTHON) bench/run.py --output BENCHMARKS.md
 
 # dpkg-buildpackage writes the .deb, .buildinfo and .changes files to the
 # parent directory: move them into dist/, after removing those of an earlier

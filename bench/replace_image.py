@@ -16,13 +16,9 @@ grow with N, and at N = 1000 it takes at most 3 times the in-place time.
 It runs in-process on SQLite, on the schema of the tests (``test/data``).
 """
 
-import argparse
 import io
-import os
-import platform
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 from unittest import mock
@@ -129,12 +125,11 @@ def summary(runs):
     return min(times), statistics.median(times), max(times)
 
 
-def report(results, image_size, repeats, command):
+def report(results, image_size, repeats):
     lines = [
         "## Image replacement against in-place update",
         "",
-        f"Command: `{command}`. Machine: {os.cpu_count()} CPUs, Python"
-        f" {platform.python_version()}, SQLite in-process. Image: {image_size} bytes of PNG."
+        f"SQLite in-process. Image: {image_size} bytes of PNG."
         f" {repeats} runs per row; times in milliseconds (min / median / max).",
         "",
         "| related entities | path | statements | time (ms) | time ratio (median) |",
@@ -170,23 +165,7 @@ def report(results, image_size, repeats, command):
     return "\n".join(lines)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="runs per case (at least 3)")
-    parser.add_argument("--output", type=Path, help="Markdown file to write the report to")
-    options = parser.parse_args()
-    if options.repeats < 3:
-        parser.error(f"--repeats must be at least 3, not {options.repeats}")
-
-    results, image_size = run(options.repeats)
-    # A missed target is written in the report; it does not fail the run,
-    # because timings on a shared machine are noisy.
-    text = report(results, image_size, options.repeats, "make bench")
-    print(text)
-    if options.output:
-        options.output.write_text(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def section(repeats):
+    """Run the case and return its Markdown report."""
+    results, image_size = run(repeats)
+    return report(results, image_size, repeats)

@@ -26,6 +26,23 @@ def _allowed(permissions, groups, check_expression):
     return False
 
 
+def anonymous_user(cnx):
+    """Return the eid and the group names of the instance's anonymous user.
+
+    Return (None, empty set) when the instance has no anonymous user.
+    """
+    login = cnx.vreg.config.anonymous_user()[0]
+    if not login:
+        return None, frozenset()
+    with cnx.security_enabled(read=False):
+        rows = cnx.execute(
+            "Any U, N WHERE U login %(login)s, U in_group G, G name N", {"login": login}
+        ).rows
+    if not rows:
+        return None, frozenset()
+    return rows[0][0], frozenset(name for _eid, name in rows)
+
+
 def anonymous_may_read(cnx, eid):
     """Return whether the instance's anonymous user may read entity *eid* and its data.
 
@@ -34,24 +51,17 @@ def anonymous_may_read(cnx, eid):
     ``data`` attribute counts as a refusal, which only makes a response
     private.
     """
-    login = cnx.vreg.config.anonymous_user()[0]
-    if not login:
+    user_eid, groups = anonymous_user(cnx)
+    if user_eid is None:
         return False
-    with cnx.security_enabled(read=False):
-        rows = cnx.execute(
-            "Any U, N WHERE U login %(login)s, U in_group G, G name N", {"login": login}
-        ).rows
-        if not rows:
-            return False
-        anonymous_eid = rows[0][0]
-        groups = {name for _eid, name in rows}
-        eschema = cnx.vreg.schema[cnx.entity_type(eid)]
+    eschema = cnx.vreg.schema[cnx.entity_type(eid)]
 
-        def expression_allows(expression):
-            rql = f"Any X WHERE X eid %(x)s, U eid %(u)s, {expression.expression}"
-            return bool(cnx.execute(rql, {"x": eid, "u": anonymous_eid}))
+    def expression_allows(expression):
+        rql = f"Any X WHERE X eid %(x)s, U eid %(u)s, {expression.expression}"
+        with cnx.security_enabled(read=False):
+            return bool(cnx.execute(rql, {"x": eid, "u": user_eid}))
 
-        if not _allowed(eschema.permissions["read"], groups, expression_allows):
-            return False
-        data_permissions = eschema.relation_definition("data").permissions["read"]
-        return _allowed(data_permissions, groups, lambda _expression: False)
+    if not _allowed(eschema.permissions["read"], groups, expression_allows):
+        return False
+    data_permissions = eschema.relation_definition("data").permissions["read"]
+    return _allowed(data_permissions, groups, lambda _expression: False)

@@ -54,8 +54,12 @@ class ReadableImagePredicate:
         cnx = request.cw_cnx
         if cnx is None:
             return not self.value
+        # One query brings every attribute that the headers need, so that a
+        # 304 costs this query and the permission check only.
         rset = cnx.execute(
-            "Any X, F WHERE X eid %(x)s, X is File, X data_format F", {"x": int(eid)}
+            "Any X, F, H, M, N, E WHERE X eid %(x)s, X is File, X data_format F,"
+            " X data_hash H, X modification_date M, X data_name N, X data_encoding E",
+            {"x": int(eid)},
         )
         readable = bool(rset) and is_image_format(rset[0][1])
         if readable:
