@@ -16,6 +16,7 @@ redirection to the current URL.
 
 from http import HTTPStatus
 
+from cubicweb import Unauthorized
 from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 
@@ -56,11 +57,15 @@ class ReadableImagePredicate:
             return not self.value
         # One query brings every attribute that the headers need, so that a
         # 304 costs this query and the permission check only.
-        rset = cnx.execute(
-            "Any X, F, H, M, N, E WHERE X eid %(x)s, X is File, X data_format F,"
-            " X data_hash H, X modification_date M, X data_name N, X data_encoding E",
-            {"x": int(eid)},
-        )
+        try:
+            rset = cnx.execute(
+                "Any X, F, H, M, N, E WHERE X eid %(x)s, X is File, X data_format F,"
+                " X data_hash H, X modification_date M, X data_name N, X data_encoding E",
+                {"x": int(eid)},
+            )
+        except Unauthorized:
+            # An entity the visitor may not read: CubicWeb gives its denial.
+            return not self.value
         readable = bool(rset) and is_image_format(rset[0][1])
         if readable:
             setattr(request, IMAGE_RSET_KEY, rset)
