@@ -9,11 +9,16 @@ and render them with the visitor's connection but without the pyramid
 session. Any other such URL (not an image, not readable, not an eid) falls
 through to CubicWeb, which gives its ordinary answer.
 
+They also catch the URLs of the download view for images, ``/<eid>``,
+``/file/<eid>`` and ``/view?rql=Any X WHERE X eid <eid>``, with
+``vid=download``.
+
 The path segment after ``raw`` or ``thumb`` may be the image's fingerprint:
 the current one earns a year-long ``Cache-Control``, another one a
 redirection to the current URL.
 """
 
+import re
 from http import HTTPStatus
 
 from cubicweb import Unauthorized
@@ -32,7 +37,13 @@ SERVED_METHODS = ("GET", "HEAD")
 ROUTES = {
     "haops.image.raw": ("/file/{eid}/raw/*rest", "download", "IDownloadable"),
     "haops.image.thumb": ("/file/{eid}/thumb/*rest", "thumbnail", "IThumbnail"),
+    # The URLs of the download view: entity URLs and /view with an eid query.
+    "haops.image.entity": ("/{eid}", "download", "IDownloadable"),
+    "haops.image.file": ("/file/{eid}", "download", "IDownloadable"),
+    "haops.image.view": ("/view", "download", "IDownloadable"),
 }
+VIEW_ROUTES = frozenset({"haops.image.entity", "haops.image.file", "haops.image.view"})
+EID_QUERY = re.compile(r"^\s*Any\s+(\w+)\s+WHERE\s+\1\s+eid\s+(\d+)\s*$")
 IMAGE_RSET_KEY = "haops_image_rset"
 
 
@@ -49,8 +60,8 @@ class ReadableImagePredicate:
     phash = text
 
     def __call__(self, info, request):
-        eid = info["match"]["eid"]
-        if request.method not in SERVED_METHODS or not is_eid(eid):
+        eid = requested_eid(info, request)
+        if request.method not in SERVED_METHODS or eid is None or not is_eid(eid):
             return not self.value
         cnx = request.cw_cnx
         if cnx is None:
@@ -72,9 +83,27 @@ class ReadableImagePredicate:
         return readable == self.value
 
 
+def requested_eid(info, request):
+    """Return the eid that the URL names, as text, or None if it names none."""
+    if info["route"].name not in VIEW_ROUTES:
+        return info["match"]["eid"]
+    try:
+        vids = request.GET.getall("vid")
+        queries = request.GET.getall("rql")
+    except UnicodeDecodeError:
+        return None
+    if vids != ["download"]:
+        return None
+    if "eid" in info["match"]:
+        return None if queries else info["match"]["eid"]
+    # Only the query of one entity by eid, as CubicWeb writes it, is read here.
+    match = EID_QUERY.match(queries[0]) if len(queries) == 1 else None
+    return match.group(2) if match else None
+
+
 def requested_fingerprint(request):
     """Return the fingerprint segment of the URL, or None for an unversioned URL."""
-    rest = request.matchdict["rest"]
+    rest = request.matchdict.get("rest", ())
     if len(rest) >= 2 and is_fingerprint(rest[0]):
         return rest[0]
     return None

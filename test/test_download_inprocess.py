@@ -188,12 +188,32 @@ class ImageDownloadTC(PyramidWebCWTC):
 
     def test_view_download_uses_image_headers(self):
         eid, _url = self.create_file()
-        response = self.webapp.get(
-            f"{BASE_URL}view", params={"rql": f"Any X WHERE X eid {eid}", "vid": "download"}
+        sessions = self.session_count()
+        urls = (
+            f"{BASE_URL}view?rql=Any+X+WHERE+X+eid+{eid}&vid=download",
+            f"{BASE_URL}{eid}?vid=download",
+            f"{BASE_URL}file/{eid}?vid=download",
         )
+        for url in urls:
+            with self.subTest(url=url):
+                response = self.webapp.get(url)
+                self.assertEqual(response.body, image_bytes())
+                self.assertEqual(response.headers["Cache-Control"], "public, max-age=3600")
+                self.assertRegex(response.headers["ETag"], r'^"[0-9a-f]{64}"$')
+                self.assertNotIn("Set-Cookie", response.headers)
+        self.assertEqual(self.session_count(), sessions)
+
+    def test_other_queries_keep_usual_handling(self):
+        eid, _url = self.create_file()
+        response = self.webapp.get(
+            f"{BASE_URL}view",
+            params={"rql": f"Any X WHERE X eid {eid}, X is File", "vid": "download"},
+        )
+        # CubicWeb's usual handling selects the image view all the same.
         self.assertEqual(response.body, image_bytes())
         self.assertEqual(response.headers["Cache-Control"], "public, max-age=3600")
-        self.assertRegex(response.headers["ETag"], r'^"[0-9a-f]{64}"$')
+        entity_page = self.webapp.get(f"{BASE_URL}{eid}")
+        self.assertIn("text/html", entity_page.headers["Content-Type"])
 
     def test_non_image_keeps_core_download(self):
         eid, url = self.create_file(data=b"notes", name="notes.txt", data_format="text/plain")
@@ -209,6 +229,7 @@ class ImageDownloadTC(PyramidWebCWTC):
         response = self.webapp.get(url)
         self.assertEqual(response.body, image_bytes())
         self.assertEqual(response.headers["Cache-Control"], f"private, {YEAR}")
+        self.assertNotIn("Set-Cookie", response.headers)
 
     def test_private_image_denied_to_anonymous(self):
         eid, url = self.create_file(title="private")
