@@ -76,4 +76,32 @@ options = (
             "level": 2,
         },
     ),
+    (
+        "haops-monitor-allow",
+        {
+            "type": "csv",
+            "default": "127.0.0.0/8,::1",
+            "help": (
+                "Networks (addresses or CIDR, IPv4 and IPv6, separated by commas) "
+                "whose clients may read the monitoring URLs. Any other client "
+                "gets 403 and learns nothing."
+            ),
+            "group": "haops",
+            "level": 2,
+        },
+    ),
+    (
+        "haops-trusted-proxies",
+        {
+            "type": "csv",
+            "default": "127.0.0.0/8,::1",
+            "help": (
+                "Networks of the proxies (Squid, Apache) whose X-Forwarded-For "
+                "header is believed when the monitoring URLs decide who the "
+                "client is."
+            ),
+            "group": "haops",
+            "level": 2,
+        },
+    ),
 )

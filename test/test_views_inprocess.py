@@ -17,7 +17,16 @@ CHECK_VIEWS = ("monitor_pool", "monitor_db", "monitor_version")
 ALL_VIEWS = CHECK_VIEWS + ("monitor_hostname",)
 
 
-class MonitoringViewsTC(PyramidWebCWTC):
+class LoopbackWebTC(PyramidWebCWTC):
+    """Requests from 127.0.0.1, which the monitoring guard allows by default."""
+
+    def setUp(self):
+        super().setUp()
+        # webtest sends no peer address of its own.
+        self.webapp.extra_environ["REMOTE_ADDR"] = "127.0.0.1"
+
+
+class MonitoringViewsTC(LoopbackWebTC):
     settings = {
         "cubicweb.includes": ["cubicweb.pyramid.auth", "cubicweb.pyramid.session"],
         "cubicweb.bwcompat": True,
@@ -146,7 +155,7 @@ class MonitoringViewsTC(PyramidWebCWTC):
         self.assertGreater(self.session_count(), before)
 
 
-class BoundedPoolTC(PyramidWebCWTC):
+class BoundedPoolTC(LoopbackWebTC):
     """monitor_pool and monitor_hostname while the pool is fully held."""
 
     settings = MonitoringViewsTC.settings
@@ -204,7 +213,7 @@ class BoundedPoolTC(PyramidWebCWTC):
         self.assertTrue(ok.text.startswith("ServiceOK : 50% "), ok.text)
 
 
-class PoolerDisabledTC(PyramidWebCWTC):
+class PoolerDisabledTC(LoopbackWebTC):
     settings = MonitoringViewsTC.settings
 
     def setUp(self):
@@ -227,7 +236,7 @@ class PoolerDisabledTC(PyramidWebCWTC):
         )
 
 
-class InvalidOptionsTC(PyramidWebCWTC):
+class InvalidOptionsTC(LoopbackWebTC):
     settings = MonitoringViewsTC.settings
 
     def setUp(self):
@@ -247,3 +256,75 @@ class InvalidOptionsTC(PyramidWebCWTC):
             "ServiceUNKNOWN : invalid options: haops-pool-warning=99 is above "
             "haops-pool-critical=90; fix the instance configuration\n",
         )
+
+
+class MonitoringGuardTC(LoopbackWebTC):
+    settings = MonitoringViewsTC.settings
+
+    def get(self, url, peer, forwarded_for=None):
+        headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+        return self.webapp.get(
+            url, headers=headers, extra_environ={"REMOTE_ADDR": peer}, status="*"
+        )
+
+    def assert_denied(self, response):
+        self.assertEqual(response.status_int, 403)
+        self.assertEqual(response.text, "Forbidden\n")
+        self.assertEqual(response.headers["Cache-Control"], "no-store")
+        self.assertNotIn("Set-Cookie", response.headers)
+
+    def test_outside_client_learns_nothing(self):
+        for vid in ALL_VIEWS:
+            with self.subTest(vid=vid):
+                self.assert_denied(self.get(f"{BASE_URL}view?vid={vid}", "203.0.113.5"))
+
+    def test_client_through_trusted_proxy(self):
+        allowed = self.get(f"{BASE_URL}view?vid=monitor_hostname", "127.0.0.1", "127.0.0.2")
+        self.assertEqual(allowed.status_int, 200)
+        denied = self.get(f"{BASE_URL}view?vid=monitor_hostname", "127.0.0.1", "203.0.113.5")
+        self.assert_denied(denied)
+
+    def test_forged_header_from_untrusted_client(self):
+        response = self.get(f"{BASE_URL}view?vid=monitor_version", "203.0.113.5", "127.0.0.1")
+        self.assert_denied(response)
+
+    def test_ipv6_clients(self):
+        self.assertEqual(self.get(f"{BASE_URL}view?vid=monitor_pool", "::1").status_int, 200)
+        self.assert_denied(self.get(f"{BASE_URL}view?vid=monitor_pool", "2001:db8::1"))
+
+    def test_malformed_header_denied(self):
+        self.assert_denied(self.get(f"{BASE_URL}view?vid=monitor_pool", "127.0.0.1", "garbage"))
+
+    def test_allow_option_opens_network(self):
+        self.config.global_set_option("haops-monitor-allow", ["127.0.0.0/8", "203.0.113.0/24"])
+        try:
+            response = self.get(f"{BASE_URL}view?vid=monitor_pool", "203.0.113.5")
+        finally:
+            self.config.global_set_option("haops-monitor-allow", ["127.0.0.0/8", "::1"])
+        self.assertEqual(response.status_int, 200)
+
+    def test_invalid_option_denies_everyone(self):
+        self.config.global_set_option("haops-monitor-allow", ["127.0.0.0/33"])
+        try:
+            with self.assertLogs("cubicweb.haops.guard", level="ERROR") as logs:
+                response = self.get(f"{BASE_URL}view?vid=monitor_pool", "127.0.0.1")
+        finally:
+            self.config.global_set_option("haops-monitor-allow", ["127.0.0.0/8", "::1"])
+        self.assert_denied(response)
+        self.assertIn("127.0.0.0/33", "\n".join(logs.output))
+
+    def test_denial_logged_once_per_client(self):
+        with self.assertLogs("cubicweb.haops.guard", level="WARNING") as logs:
+            for _ in range(3):
+                self.get(f"{BASE_URL}view?vid=monitor_pool", "198.51.100.77")
+        denials = [line for line in logs.output if "198.51.100.77" in line]
+        self.assertEqual(len(denials), 1)
+
+    def test_usual_path_guarded_too(self):
+        # Two vid parameters make the monitoring route step aside: CubicWeb's
+        # usual handling renders the view, and the guard still applies.
+        response = self.get(
+            f"{BASE_URL}view?vid=monitor_version&vid=monitor_version", "203.0.113.5"
+        )
+        self.assertNotIn("cubicweb:", response.text)
+        self.assertNotIn("haops:", response.text)

@@ -6,14 +6,24 @@ connection. A cube may replace one by registering a subclass of
 :class:`MonitorView` with the same ``__regid__`` and a higher score.
 """
 
+import logging
+from functools import lru_cache
+
 from cubicweb import _
 from logilab.common.registry import yes
 
 from cubicweb_web.view import View
 
 from cubicweb_haops.httpcache import NoStoreHTTPCacheManager
+from cubicweb_haops.monitoring.guard import (
+    InvalidNetwork,
+    client_address,
+    is_allowed,
+    parse_networks,
+)
 from cubicweb_haops.monitoring.host import describe_process
 from cubicweb_haops.monitoring.pool import judge_pool, measure_pool
+from cubicweb_haops.monitoring.ratelimit import RateLimitedLogger
 from cubicweb_haops.monitoring.roundtrip import check_round_trip
 from cubicweb_haops.monitoring.status import CheckResult, State
 from cubicweb_haops.monitoring.thresholds import (
@@ -24,6 +34,40 @@ from cubicweb_haops.monitoring.thresholds import (
 from cubicweb_haops.monitoring.versions import check_versions
 
 BAD_REQUEST = 400
+FORBIDDEN = 403
+FORBIDDEN_BODY = "Forbidden\n"
+
+DENIALS = RateLimitedLogger(logging.getLogger("cubicweb.haops.guard"))
+
+
+@lru_cache(maxsize=8)
+def _networks(option, values):
+    return parse_networks(option, values)
+
+
+def client_allowed(req):
+    """Return whether the client of *req* may read the monitoring views.
+
+    A denial is logged once per client and minute at most. A network option
+    that does not parse denies every client, and is logged too.
+    """
+    config = req.vreg.config
+    try:
+        allowed = _networks("haops-monitor-allow", tuple(config["haops-monitor-allow"]))
+        trusted = _networks("haops-trusted-proxies", tuple(config["haops-trusted-proxies"]))
+    except InvalidNetwork as error:
+        DENIALS.log(logging.ERROR, "configuration", "%s", error)
+        return False
+
+    # NOTE: the peer address is only on the pyramid request (see get_repository).
+    peer = req._request.remote_addr
+    forwarded_for = req.get_header("X-Forwarded-For")
+    address = client_address(peer, [forwarded_for] if forwarded_for else [], trusted)
+    if is_allowed(address, allowed):
+        return True
+    client = str(address) if address is not None else f"unknown (peer {peer})"
+    DENIALS.log(logging.WARNING, client, "monitoring denied to client %s", client)
+    return False
 
 
 def get_repository(req):
@@ -50,7 +94,10 @@ class MonitorView(View):
 
     def call(self, **kwargs):
         self.set_http_cache_headers()
-        text, status = self.render_body()
+        if client_allowed(self._cw):
+            text, status = self.render_body()
+        else:
+            text, status = FORBIDDEN_BODY, FORBIDDEN
         self._cw.status_out = status
         self.w(text, escape=False)
 
