@@ -134,8 +134,22 @@ def _redirect_to_current(cwreq, entity, adapter_id):
     return _response(HTTPStatus.FOUND, cwreq)
 
 
+def drop_cookies(request, response):
+    """Remove the cookies that the session machinery adds to an image response.
+
+    Reading who the visitor is may make pyramid's cookie session re-send its
+    cookie. An image response must carry none, whoever asks, so that a shared
+    cache never stores or hands out a visitor's session.
+    """
+    if "Set-Cookie" in response.headers:
+        del response.headers["Set-Cookie"]
+
+
 def serve_image(request):
     """Pyramid view of the image routes."""
+    # Response callbacks run in the order they were added: this one runs
+    # after the session's, which the route predicate triggered.
+    request.add_response_callback(drop_cookies)
     _pattern, vid, adapter_id = ROUTES[request.matched_route.name]
     rset = getattr(request, IMAGE_RSET_KEY)
     cwreq = CubicWebPyramidRequest(request)

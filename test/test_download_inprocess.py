@@ -182,6 +182,7 @@ class ImageDownloadTC(PyramidWebCWTC):
 
         self.assertEqual(response.headers["Content-Type"], "image/png")
         self.assertEqual(response.headers["Cache-Control"], f"public, {YEAR}")
+        self.assertTrue(response.headers["Content-Disposition"].startswith("inline"))
         self.assertNotIn("Set-Cookie", response.headers)
         image = self.webapp.get(self.current_url(eid))
         self.assertNotEqual(response.headers["ETag"], image.headers["ETag"])

@@ -75,3 +75,11 @@ class ImageThumbnailView(ThumbnailView):
     def etag_suffix(self):
         # The thumbnail's bytes depend on the image and on the thumbnail size.
         return "-thumbnail-" + self._cw.vreg.config["image-thumb-size"]
+
+    def set_request_content_type(self):
+        entity = self.cw_rset.complete_entity(self.cw_row or 0, self.cw_col or 0)
+        self._cw.set_content_type(
+            self.content_type,
+            filename=entity.cw_adapt_to("IThumbnail").thumbnail_file_name(),
+            disposition="inline",
+        )
