@@ -57,11 +57,11 @@ class ConnectionlessVidPredicate:
         return is_connectionless_view(vreg, vids[0]) == self.value
 
 
-def _plain_response(status, body, headers=()):
+def _plain_response(status, body, headers=(), content_type="text/plain"):
     response = Response(
         body=body.encode("utf-8"),
         status=status,
-        content_type="text/plain",
+        content_type=content_type,
         charset="utf-8",
     )
     response.headers["Cache-Control"] = "no-store"
@@ -71,7 +71,7 @@ def _plain_response(status, body, headers=()):
 
 
 def _render(request, vid):
-    """Select and render *vid*; return its body, status and headers."""
+    """Select and render *vid*; return its body, status, headers and content type."""
     cwreq = CubicWebPyramidRequest(request)
     view = request.registry["cubicweb.registry"]["views"].select(vid, cwreq)
     body = view.render()
@@ -80,7 +80,7 @@ def _render(request, vid):
         for name, values in cwreq.headers_out.getAllRawHeaders()
         for value in values
     ]
-    return body, request.response.status_int, headers
+    return body, request.response.status_int, headers, view.content_type
 
 
 def serve_monitoring_view(request):
@@ -93,11 +93,11 @@ def serve_monitoring_view(request):
 
     vid = request.GET["vid"]
     try:
-        body, status, headers = _render(request, vid)
+        body, status, headers, content_type = _render(request, vid)
     except Exception:
         FAILURES.log(logging.ERROR, vid, "rendering %s failed", vid, exc_info=True)
         return _plain_response(503, FAILURE_BODY)
-    return _plain_response(status, body, headers)
+    return _plain_response(status, body, headers, content_type)
 
 
 def includeme(config):

@@ -1,5 +1,6 @@
 """Monitoring views served in-process by CubicWeb's pyramid application (SQLite)."""
 
+import json
 import re
 import threading
 import time
@@ -8,6 +9,7 @@ from cubicweb.devtools import BASE_URL
 from cubicweb.server.repository import get_cnxset
 from cubicweb_web.devtools.testlib import PyramidWebCWTC
 
+from cubicweb_haops.__pkginfo__ import version as HAOPS_VERSION
 from cubicweb_haops.route import is_connectionless_view
 
 STATUS_LINE = re.compile(
@@ -328,3 +330,59 @@ class MonitoringGuardTC(LoopbackWebTC):
         )
         self.assertNotIn("cubicweb:", response.text)
         self.assertNotIn("haops:", response.text)
+
+
+class SummaryViewTC(LoopbackWebTC):
+    settings = MonitoringViewsTC.settings
+
+    def test_summary_json_document(self):
+        response = self.webapp.get(f"{BASE_URL}view?vid=monitor", status="*")
+        self.assertEqual(response.status_int, 200)
+        self.assertEqual(response.headers["Content-Type"], "application/json")
+        self.assertEqual(response.headers["Cache-Control"], "no-store")
+        self.assertNotIn("Set-Cookie", response.headers)
+        document = json.loads(response.text)
+        self.assertEqual(document["state"], "OK")
+        self.assertEqual(set(document["checks"]), {"pool", "db", "version"})
+        for name, check in document["checks"].items():
+            with self.subTest(check=name):
+                self.assertEqual(check["state"], "OK")
+                self.assertTrue(check["message"])
+        db_time = document["checks"]["db"]["perfdata"][0]
+        self.assertEqual(db_time["label"], "time")
+        self.assertEqual(db_time["unit"], "s")
+        self.assertIsInstance(db_time["value"], float)
+
+    def test_summary_503_when_a_check_fails(self):
+        with self.admin_access.cnx() as cnx:
+            cnx.execute(
+                "SET P value '0.0.1' WHERE P pkey 'system.version.haops'"
+            )
+            cnx.commit()
+        try:
+            response = self.webapp.get(f"{BASE_URL}view?vid=monitor", status="*")
+        finally:
+            with self.admin_access.cnx() as cnx:
+                cnx.execute(
+                    "SET P value %(v)s WHERE P pkey 'system.version.haops'",
+                    {"v": HAOPS_VERSION},
+                )
+                cnx.commit()
+        self.assertEqual(response.status_int, 503)
+        document = json.loads(response.text)
+        self.assertEqual(document["state"], "KO")
+        self.assertEqual(document["checks"]["version"]["state"], "KO")
+        self.assertEqual(document["checks"]["pool"]["state"], "OK")
+
+    def test_summary_bad_threshold(self):
+        response = self.webapp.get(f"{BASE_URL}view?vid=monitor&warning=abc", status="*")
+        self.assertEqual(response.status_int, 400)
+        self.assertIn("error", json.loads(response.text))
+
+    def test_summary_denied_outside(self):
+        response = self.webapp.get(
+            f"{BASE_URL}view?vid=monitor", extra_environ={"REMOTE_ADDR": "203.0.113.5"}, status="*"
+        )
+        self.assertEqual(response.status_int, 403)
+        self.assertEqual(response.text, "Forbidden\n")
+        self.assertTrue(response.headers["Content-Type"].startswith("text/plain"))

@@ -6,6 +6,7 @@ connection. A cube may replace one by registering a subclass of
 :class:`MonitorView` with the same ``__regid__`` and a higher score.
 """
 
+import json
 import logging
 from functools import lru_cache
 
@@ -26,6 +27,7 @@ from cubicweb_haops.monitoring.pool import judge_pool, measure_pool
 from cubicweb_haops.monitoring.ratelimit import RateLimitedLogger
 from cubicweb_haops.monitoring.roundtrip import check_round_trip
 from cubicweb_haops.monitoring.status import CheckResult, State
+from cubicweb_haops.monitoring.summary import summary_document
 from cubicweb_haops.monitoring.thresholds import (
     InvalidThreshold,
     ThresholdFormValidator,
@@ -98,6 +100,8 @@ class MonitorView(View):
             text, status = self.render_body()
         else:
             text, status = FORBIDDEN_BODY, FORBIDDEN
+            # The denial says nothing, in plain text whatever the view.
+            self._cw.set_content_type("text/plain")
         self._cw.status_out = status
         self.w(text, escape=False)
 
@@ -176,3 +180,24 @@ class HostnameMonitorView(MonitorView):
     def render_body(self):
         lines = describe_process(self._cw.vreg.config.appid)
         return "\n".join(lines) + "\n", 200
+
+
+class SummaryMonitorView(MonitorView):
+    """Every check in one JSON document; 503 when any of them is KO or UNKNOWN."""
+
+    __regid__ = "monitor"
+    title = _("monitor")
+    content_type = "application/json"
+    # Check names in the document, and the views that run them.
+    checks = (("pool", "monitor_pool"), ("db", "monitor_db"), ("version", "monitor_version"))
+
+    def render_body(self):
+        views = self._cw.vreg["views"]
+        results = {}
+        try:
+            for name, vid in self.checks:
+                results[name] = views.select(vid, self._cw).check()
+        except InvalidThreshold as error:
+            return json.dumps({"error": str(error)}) + "\n", BAD_REQUEST
+        text, state = summary_document(results)
+        return text, state.http_status
