@@ -37,6 +37,9 @@ setup(
         "test": ["pytest", "webtest", "psycopg2-binary >= 2.9", "pillow", "selenium >= 4.10", "WSGIProxy2"],
     },
     package_data={"cubicweb_haops": ["i18n/*.po", "migration/*.py"]},
-    entry_points={"cubicweb.cubes": ["haops = cubicweb_haops"]},
+    entry_points={
+        "cubicweb.cubes": ["haops = cubicweb_haops"],
+        "console_scripts": ["check_haops = cubicweb_haops.nagios:main"],
+    },
     zip_safe=False,
 )

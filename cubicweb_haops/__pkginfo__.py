@@ -22,6 +22,8 @@ __depends__ = {
     "cubicweb": ">= 5.0.0, < 6.0.0",
     "cubicweb-web": ">= 1.0.0, < 2.0.0",
     "cubicweb-file": ">= 4.0.0, < 5.0.0",
+    # For the check_haops Nagios plugin.
+    "nagiosplugin": ">= 1.3",
 }
 __recommends__ = {}
 

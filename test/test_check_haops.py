@@ -1,0 +1,170 @@
+"""check_haops, the Nagios plugin, against a real instance process on PostgreSQL."""
+
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import run_instance
+from harness.http import fetch
+
+CHECK_HAOPS = Path(sys.executable).parent / "check_haops"
+DB_TIMEOUT = 2
+STATUS_LINE = re.compile(r"^HAOPS (OK|WARNING|CRITICAL|UNKNOWN) - [^\n|]+( \| [^\n]+)?$")
+
+
+@pytest.fixture(scope="module")
+def site(instance_root, postgres):
+    """A pool of two connections, so that the pool's share is a percentage."""
+    instance = run_instance(
+        instance_root,
+        "plugsite",
+        "haops,haopstest",
+        database=postgres,
+        options={
+            # The anonymous user lets the test cube's slow view hold connections.
+            "anonymous-user": "anon",
+            "anonymous-password": "anon",
+            "connections-pool-max-size": "2",
+            "haops-db-timeout": f"{DB_TIMEOUT}s",
+        },
+    )
+    yield instance
+    instance.stop()
+
+
+def check_haops(*arguments, timeout=30):
+    """Run the plugin as Nagios would; return its exit code and output."""
+    completed = subprocess.run(
+        [str(CHECK_HAOPS), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return completed.returncode, completed.stdout + completed.stderr
+
+
+def against(site, *arguments):
+    return check_haops("-H", "127.0.0.1", "-p", str(site.port), *arguments)
+
+
+def test_all_ok_with_perfdata(site):
+    code, output = against(site, "-C", "all")
+    assert code == 0, output
+    first_line = output.splitlines()[0]
+    assert STATUS_LINE.match(first_line), output
+    assert re.search(r"\bpool_usage=0(\.0)?%;", first_line), first_line
+    assert re.search(r"\bconnections_in_use=0;", first_line), first_line
+    assert re.search(r"\btime=[0-9.]+s;", first_line), first_line
+
+
+@pytest.mark.parametrize("check", ["pool", "db", "version"])
+def test_each_check_ok(site, check):
+    code, output = against(site, "-C", check)
+    assert code == 0, output
+    assert f"{check}: " in output
+
+
+def test_pool_ranges_warning_and_critical(site):
+    # The pool is idle: 0% in use, inside @0:50.
+    warning, warning_output = against(site, "-C", "pool", "-w", "@0:50", "-c", "@60:70")
+    critical, critical_output = against(site, "-C", "pool", "-w", "@60:70", "-c", "@0:50")
+    ok, ok_output = against(site, "-C", "pool", "-w", "~:80", "-c", "90")
+    assert warning == 1, warning_output
+    assert warning_output.startswith("HAOPS WARNING - ")
+    assert critical == 2, critical_output
+    assert critical_output.startswith("HAOPS CRITICAL - ")
+    assert ok == 0, ok_output
+
+
+def test_invalid_range_unknown(site):
+    code, output = against(site, "-C", "pool", "-w", "abc")
+    assert code == 3, output
+    assert output.startswith("HAOPS UNKNOWN - ")
+    assert "'abc'" in output
+    assert "Traceback" not in output
+
+
+def test_database_stopped_critical(site, postgres):
+    postgres.stop()
+    try:
+        code, output = against(site, "-C", "db")
+        all_code, all_output = against(site, "-C", "all")
+    finally:
+        postgres.start()
+    assert code == 2, output
+    assert output.startswith("HAOPS CRITICAL - db: database not answering")
+    # The version check cannot read the database either: UNKNOWN, which
+    # nagiosplugin ranks above CRITICAL, and the line still names both.
+    assert all_code == 3, all_output
+    assert "db: database not answering" in all_output
+    assert "version: cannot read the recorded versions" in all_output
+
+
+def test_reply_slower_than_timeout_unknown(site, postgres):
+    postgres.freeze()
+    try:
+        code, output = against(site, "-C", "db", "-t", "1")
+    finally:
+        postgres.thaw()
+    assert code == 3, output
+    assert output.startswith("HAOPS UNKNOWN - ")
+    assert "Traceback" not in output
+
+
+def test_instance_stopped_unknown(site):
+    site.stop()
+    try:
+        code, output = against(site, "-C", "all")
+    finally:
+        site.start()
+    assert code == 3, output
+    assert output.startswith("HAOPS UNKNOWN - connection refused by 127.0.0.1:")
+
+
+def test_not_a_monitoring_reply_unknown(site):
+    code, output = against(site, "-C", "all", "-u", "/no-such-site")
+    assert code == 3, output
+    assert output.startswith("HAOPS UNKNOWN - ")
+    assert "Traceback" not in output
+
+
+def test_denied_client_unknown(site):
+    site.stop()
+    site.configure({"haops-monitor-allow": "192.0.2.0/24"})
+    site.start()
+    try:
+        code, output = against(site, "-C", "all")
+        direct = fetch(f"{site.url}/view?vid=monitor")
+    finally:
+        site.stop()
+        site.configure({"haops-monitor-allow": "127.0.0.0/8,::1"})
+        site.start()
+    assert direct.status == 403
+    assert code == 3, output
+    assert "haops-monitor-allow" in output
+
+
+def test_held_pool_warns_through_instance_thresholds(site):
+    # Two slow requests hold the whole pool: the instance's own thresholds
+    # (80% and 95% by default) make the pool KO.
+    holders = [
+        threading.Thread(target=fetch, args=(f"{site.url}/view?vid=haopstest_hold&seconds=4",))
+        for _ in range(2)
+    ]
+    for holder in holders:
+        holder.start()
+    try:
+        for _ in range(50):
+            code, output = against(site, "-C", "pool")
+            if code != 0:
+                break
+    finally:
+        for holder in holders:
+            holder.join(timeout=30)
+    assert code == 2, output
+    assert re.search(r"\bpool_usage=100(\.0)?%;", output), output
