@@ -1,4 +1,4 @@
-"""Which clients may read the monitoring URLs.
+"""The client networks allowed to read the monitoring URLs.
 
 The client is the peer of the connection, unless the peer is a trusted proxy
 (Squid or Apache on the same host, say): then the client is the right-most
