@@ -9,9 +9,11 @@ DEMO_PORT ?= 8080
 # Debian packages the tests use: the PostgreSQL server the harness starts,
 # check_http, msgfmt for the message catalogs, headless Chromium and its
 # WebDriver for the browser tests, Squid for the reverse-proxy cache tests and
-# the benchmarks, wrk for the benchmarks, and what `make deb` builds with.
+# the benchmarks, wrk for the benchmarks, Nagios (nagios4-core: the program
+# alone, without the web interface) and HAProxy to verify the configurations
+# under docs/, and what `make deb` builds with.
 DEBIAN_PACKAGES := postgresql monitoring-plugins-basic gettext curl \
-	chromium chromium-driver squid wrk \
+	chromium chromium-driver squid wrk nagios4-core haproxy \
 	debhelper dh-python python3-all python3-setuptools dpkg-dev fakeroot
 
 .PHONY: all venv system-packages demo test bench deb clean
