@@ -14,6 +14,7 @@ import argparse
 import http.client
 import json
 import ssl
+import sys
 
 import nagiosplugin
 
@@ -101,10 +102,19 @@ class SummaryResource(nagiosplugin.Resource):
             if not isinstance(check, dict) or check.get("state") not in SERVER_STATES:
                 raise nagiosplugin.CheckError(f"the summary has no valid {name!r} check")
             values = {item.get("label"): item for item in check.get("perfdata", ())}
-            if not (name == "pool" and self.pool_ranges and "pool_usage" in values):
-                yield nagiosplugin.Metric(
-                    name, (check["state"], str(check.get("message", ""))), context="server"
+            judged_here = name == "pool" and self.pool_ranges
+            if judged_here and "pool_usage" not in values:
+                raise nagiosplugin.CheckError(
+                    "-w/-c have no share to judge: the instance's connection pool is"
+                    " unlimited (set connections-pool-max-size) or disabled"
                 )
+            # The ranges judge the pool's share: the instance's message stays,
+            # as information.
+            yield nagiosplugin.Metric(
+                name,
+                (check["state"], str(check.get("message", ""))),
+                context="server_info" if judged_here else "server",
+            )
             for label in GRAPHED[name]:
                 item = values.get(label)
                 if item is None:
@@ -125,6 +135,14 @@ class ServerStateContext(nagiosplugin.Context):
     def evaluate(self, metric, resource):
         state, message = metric.value
         return self.result_cls(SERVER_STATES[state], f"{metric.name}: {message}", metric)
+
+
+class ServerInfoContext(nagiosplugin.Context):
+    """Show the instance's message for a check that the command line judges."""
+
+    def evaluate(self, metric, resource):
+        _state, message = metric.value
+        return self.result_cls(nagiosplugin.Ok, f"{metric.name}: {message}", metric)
 
 
 class WorstStateSummary(nagiosplugin.Summary):
@@ -148,7 +166,9 @@ class PluginArgumentParser(argparse.ArgumentParser):
     """Report bad arguments as UNKNOWN, the way Nagios expects from a plugin."""
 
     def error(self, message):
-        self.exit(nagiosplugin.Unknown.code, f"HAOPS UNKNOWN - {message}\n")
+        # Nagios shows the plugin's standard output, not its error output.
+        print(f"HAOPS UNKNOWN - {message}")
+        sys.exit(nagiosplugin.Unknown.code)
 
 
 def threshold_range(text):
@@ -199,6 +219,7 @@ def main(argv=None):
     )
     contexts = [
         ServerStateContext("server"),
+        ServerInfoContext("server_info"),
         nagiosplugin.ScalarContext("pool_usage", arguments.warning, arguments.critical),
         *(
             nagiosplugin.ScalarContext(label)

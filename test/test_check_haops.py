@@ -1,5 +1,7 @@
 """check_haops, the Nagios plugin, against a real instance process on PostgreSQL."""
 
+import http.server
+import json
 import re
 import subprocess
 import sys
@@ -79,6 +81,17 @@ def test_pool_ranges_warning_and_critical(site):
     assert critical == 2, critical_output
     assert critical_output.startswith("HAOPS CRITICAL - ")
     assert ok == 0, ok_output
+    # The instance's message stays on the line, as information.
+    assert ok_output.startswith("HAOPS OK - pool: 0% of the connection pool in use"), ok_output
+
+
+def test_invalid_range_on_stdout(site):
+    completed = subprocess.run(
+        [str(CHECK_HAOPS), "-H", "127.0.0.1", "-p", str(site.port), "-C", "pool", "-w", "abc"],
+        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+    )
+    assert completed.returncode == 3
+    assert completed.stdout.startswith("HAOPS UNKNOWN - ")
 
 
 def test_invalid_range_unknown(site):
@@ -168,3 +181,49 @@ def test_held_pool_warns_through_instance_thresholds(site):
             holder.join(timeout=30)
     assert code == 2, output
     assert re.search(r"\bpool_usage=100(\.0)?%;", output), output
+
+
+UNLIMITED_POOL_SUMMARY = {
+    "state": "OK",
+    "checks": {
+        "pool": {
+            "state": "OK",
+            "message": "0 connections in use, 1 open, pool size unlimited",
+            "perfdata": [{"label": "connections_in_use", "value": 0, "unit": ""}],
+        },
+        "db": {"state": "OK", "message": "database answered", "perfdata": []},
+        "version": {"state": "OK", "message": "versions match", "perfdata": []},
+    },
+}
+
+
+@pytest.fixture
+def summary_server():
+    """A stub on 127.0.0.1 that serves one fixed summary document."""
+    body = json.dumps(UNLIMITED_POOL_SUMMARY).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_ranges_on_unlimited_pool_unknown(summary_server):
+    code, output = check_haops("-H", "127.0.0.1", "-p", str(summary_server), "-C", "pool", "-w", "80")
+    plain, plain_output = check_haops("-H", "127.0.0.1", "-p", str(summary_server), "-C", "pool")
+    assert code == 3, output
+    assert "pool is unlimited" in output
+    assert plain == 0, plain_output
