@@ -49,30 +49,14 @@ print(json.dumps({{"image": image.eid, "product": product.eid}}))
 """
 
 
-def use_cubicweb_web_entity_pages(instance):
-    """Let cubicweb-web render ``/<eid>`` and ``/<etype>/<id>`` in browsers.
-
-    A new instance's pyramid.ini includes CubicWeb's plain HTML entity
-    pages. They serve those URLs to browsers, ignore ``vid`` and so show no
-    edit form. The comments of pyramid.ini advise disabling them on sites
-    that use cubicweb-web.
-    """
-    # NOTE: with the default pyramid.ini, the page of the new File after the
-    # edit is the plain one, with no <img>. This test does not cover that setup.
-    pyramid_ini = instance.apphome / "pyramid.ini"
-    line = "  cubicweb.pyramid.rest_api.include_html\n"
-    text = pyramid_ini.read_text()
-    if line not in text:
-        raise RuntimeError(f"unexpected pyramid.ini layout in {pyramid_ini}")
-    pyramid_ini.write_text(text.replace(line, "  # cubicweb.pyramid.rest_api.include_html\n"))
-
-
 @pytest.fixture(scope="module")
 def site(instance_root):
     """Create and start an instance with an editor, a PNG File and a Product showing it."""
     instance = Instance(instance_root, "browsersite", "haops,haopstest")
     instance.create()
-    use_cubicweb_web_entity_pages(instance)
+    # NOTE: with the default pyramid.ini, the page of the new File after the
+    # edit is CubicWeb's plain one, with no <img>: not covered here.
+    instance.use_cubicweb_web_pages()
     old_image = Path(instance_root) / OLD_NAME
     old_image.write_bytes(image_bytes("png", "red", OLD_SIZE))
     output = instance.shell(

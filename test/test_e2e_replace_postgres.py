@@ -20,6 +20,7 @@ import webtest
 from wsgiproxy.proxies import HostProxy, HttpClient
 
 from conftest import run_instance
+from harness.forms import file_fields, main_entity_fields
 from images import decoded_size, fingerprint, image_bytes, mimetype
 
 HTTP_TIMEOUT = 30
@@ -208,16 +209,8 @@ class WebUser:
 
     def post_upload(self, eid, data, name):
         """Post an upload for File *eid* straight to /edit."""
-        params = [
-            ("eid", str(eid)),
-            ("__maineid", str(eid)),
-            ("__form_id", "edition"),
-            (f"__type:{eid}", "File"),
-            (f"_cw_entity_fields:{eid}", "data-subject"),
-            (f"data_name-subject:{eid}", name),
-            (f"data_format-subject:{eid}", ""),
-            ("csrf_token", self.csrf_token()),
-        ]
+        params = file_fields(eid, name=name) + main_entity_fields(eid)
+        params.append(("csrf_token", self.csrf_token()))
         return self.app.post(
             self.url("edit"),
             params,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.forms import file_fields, main_entity_fields
 from harness.http import raw_request
 from harness.instance import Instance
 from harness.squid import SQUID, Squid, squid_missing_message
@@ -87,21 +88,6 @@ class InstanceBehindSquid(Instance):
         super().configure(options)
 
 
-def use_cubicweb_web_entity_pages(instance):
-    """Let cubicweb-web render the File pages, ``/file/<eid>``, with their images.
-
-    A new instance's pyramid.ini includes CubicWeb's plain HTML entity pages,
-    which show no image. Its comments advise removing them on sites that use
-    cubicweb-web.
-    """
-    pyramid_ini = instance.apphome / "pyramid.ini"
-    line = "  cubicweb.pyramid.rest_api.include_html\n"
-    text = pyramid_ini.read_text()
-    if line not in text:
-        raise RuntimeError(f"unexpected pyramid.ini layout in {pyramid_ini}")
-    pyramid_ini.write_text(text.replace(line, ""))
-
-
 @dataclass
 class Site:
     """The instance, Squid in front of it and the eids of the test images."""
@@ -137,7 +123,7 @@ def site(instance_root):
         output = instance.shell(
             SETUP_SCRIPT.format(login=EDITOR[0], password=EDITOR[1], images=images)
         )
-        use_cubicweb_web_entity_pages(instance)
+        instance.use_cubicweb_web_pages()
         result = next(line for line in output.splitlines() if line.startswith("RESULT "))
         instance.start()
         squid.start()
@@ -214,16 +200,8 @@ class Visitor:
 
     def upload(self, eid, data, name):
         """Post new data for File *eid* to /edit, as the edit form does."""
-        fields = [
-            ("eid", str(eid)),
-            ("__maineid", str(eid)),
-            ("__form_id", "edition"),
-            (f"__type:{eid}", "File"),
-            (f"_cw_entity_fields:{eid}", "data-subject"),
-            (f"data_name-subject:{eid}", name),
-            (f"data_format-subject:{eid}", ""),
-            ("csrf_token", self.cookies["csrf_token"]),
-        ]
+        fields = file_fields(eid, name=name) + main_entity_fields(eid)
+        fields.append(("csrf_token", self.cookies["csrf_token"]))
         boundary = uuid.uuid4().hex
         parts = []
         for field, value in fields:

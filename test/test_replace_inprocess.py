@@ -20,6 +20,7 @@ from cubicweb.server import ON_COMMIT_ADD_RELATIONS, hook
 from cubicweb_web.devtools.testlib import PyramidWebCWTC
 
 from cubicweb_haops import relocation
+from harness.forms import file_fields, main_entity_fields
 from images import decoded_size, image_bytes, mimetype
 
 VALIDATION_RESPONSE = re.compile(r"handleFormValidationResponse\('[^']*', \w+, \w+, (.*), \w+\);")
@@ -167,15 +168,6 @@ class ReplaceImageTC(PyramidWebCWTC):
         params = params + [("csrf_token", self.webapp.get_csrf_token())]
         return self.webapp.post(f"{BASE_URL}edit", params, upload_files=uploads, status=status)
 
-    def file_params(self, eid, fields="data-subject", name="picture.png", content_type=""):
-        return [
-            ("eid", str(eid)),
-            (f"__type:{eid}", "File"),
-            (f"_cw_entity_fields:{eid}", fields),
-            (f"data_name-subject:{eid}", name),
-            (f"data_format-subject:{eid}", content_type),
-        ]
-
     @contextmanager
     def logged_in(self, login=None):
         if login is None:
@@ -308,7 +300,7 @@ class ReplaceImageTC(PyramidWebCWTC):
     def post_as_visitor(self, old):
         with self.logged_in("visitor"):
             return self.post_edit(
-                self.file_params(old) + [("__maineid", str(old)), ("__form_id", "edition")],
+                file_fields(old) + main_entity_fields(old),
                 [(f"data-subject:{old}", "b.png", image_bytes(color="blue"))],
             )
 
@@ -337,7 +329,7 @@ class ReplaceImageTC(PyramidWebCWTC):
             # File, so the refused upload is a direct post.
             with self.logged_in("editor"):
                 refused = self.post_edit(
-                    self.file_params(old) + [("__maineid", str(old)), ("__form_id", "edition")],
+                    file_fields(old) + main_entity_fields(old),
                     [(f"data-subject:{old}", "b.png", image_bytes(color="blue"))],
                 )
             after_refusal = self.snapshot()
@@ -359,7 +351,7 @@ class ReplaceImageTC(PyramidWebCWTC):
         # replacement checks it first.
         see_also = self.schema["see_also"].relation_definition("File", "File")
         owner_may_add = {"add": ("managers", RRQLExpression("S owned_by U"))}
-        params = self.file_params(old) + [
+        params = file_fields(old) + [
             ("__maineid", str(old)),
             ("__form_id", "edition"),
             ("__linkto", f"see_also:{extra}:subject"),
@@ -383,7 +375,7 @@ class ReplaceImageTC(PyramidWebCWTC):
 
     def test_direct_post_redirect_uses_new_eid(self):
         old = self.create_related_image()
-        params = self.file_params(old) + [
+        params = file_fields(old) + [
             ("__maineid", str(old)),
             ("__form_id", "edition"),
             ("__redirectpath", f"file/{old}"),
@@ -403,7 +395,7 @@ class ReplaceImageTC(PyramidWebCWTC):
 
     def test_default_redirect_goes_to_new_entity(self):
         old = self.create_related_image()
-        params = self.file_params(old) + [("__maineid", str(old)), ("__form_id", "edition")]
+        params = file_fields(old) + main_entity_fields(old)
         with self.logged_in():
             response = self.post_edit(params, [(f"data-subject:{old}", "b.png", image_bytes())])
         new = self.replacement_of(old)
@@ -429,10 +421,10 @@ class ReplaceImageTC(PyramidWebCWTC):
             (f"_cw_entity_fields:{product}", "name-subject"),
             (f"name-subject:{product}", "renamed lamp"),
         ]
-        params += self.file_params(first, "data-subject,title-subject")
+        params += file_fields(first, "data-subject,title-subject")
         params.append((f"title-subject:{first}", "first, edited"))
-        params += self.file_params(second)
-        params += self.file_params(text, "data-subject", "notes.txt")
+        params += file_fields(second)
+        params += file_fields(text, "data-subject", "notes.txt")
         uploads = [
             (f"data-subject:{first}", "one.png", image_bytes(color="blue")),
             (f"data-subject:{second}", "two.gif", image_bytes("gif", "blue")),

@@ -117,6 +117,21 @@ class Instance:
             raise RuntimeError(f"unexpected pyramid.ini layout in {pyramid_ini}")
         pyramid_ini.write_text(text.replace(default, "  cubicweb.pyramid.session"))
 
+    def use_cubicweb_web_pages(self):
+        """Let cubicweb-web render ``/<eid>`` and ``/file/<eid>``, edit forms and images included.
+
+        A new instance's pyramid.ini includes CubicWeb's plain HTML entity
+        pages, which answer browsers at those URLs, ignore ``vid`` and show no
+        image. Its comments advise disabling them on sites that use
+        cubicweb-web.
+        """
+        pyramid_ini = self.apphome / "pyramid.ini"
+        line = "  cubicweb.pyramid.rest_api.include_html\n"
+        text = pyramid_ini.read_text()
+        if line not in text:
+            raise RuntimeError(f"unexpected pyramid.ini layout in {pyramid_ini}")
+        pyramid_ini.write_text(text.replace(line, "  # cubicweb.pyramid.rest_api.include_html\n"))
+
     def shell(self, script):
         """Run a Python *script* in ``cubicweb-ctl shell`` and return its output."""
         path = self.root / "script.py"
