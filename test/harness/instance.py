@@ -7,17 +7,18 @@ the machine's own instances.
 
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 from .network import free_port, wait_for_http
+from .processes import stop_process_group
 
 CTL = [sys.executable, "-m", "cubicweb"]
 TEST_CUBES_DIR = Path(__file__).parent.parent / "cubes"
 START_TIMEOUT = 90
+STOP_TIMEOUT = 30
 
 
 def set_option(path, name, value):
@@ -155,13 +156,7 @@ class Instance:
     def stop(self):
         if self.process is None:
             return
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
+        stop_process_group(self.process, STOP_TIMEOUT)
         self.process = None
 
     def output(self):

@@ -10,7 +10,6 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .network import free_port
+from .processes import stop_process_group
 
 SQUID = "/usr/sbin/squid"
 DEBIAN_PACKAGE = "squid"
@@ -231,13 +231,7 @@ class Squid:
         """Stop Squid: SIGTERM, then SIGKILL if it is still there after STOP_TIMEOUT."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=STOP_TIMEOUT)
+        stop_process_group(self.process, STOP_TIMEOUT)
         self.process = None
 
     def logs(self):
