@@ -5,8 +5,8 @@ noisy machine:
 
 - Squid against the instance: requests per second for a 200 KB public image
   fetched through Squid (cache hits) and straight from the instance, with
-  Debian's ``wrk``; and how many requests reached the instance per 1,000
-  client requests through Squid. Targets: hits at least 10 times the direct
+  Debian's ``wrk``. It also counts the requests that reached the instance
+  per 1,000 client requests through Squid. Targets: hits at least 10 times the direct
   throughput, and one instance request per image per cache lifetime.
 - Conditional requests: the time of a ``304`` (``If-None-Match`` with the
   current ETag) against a full ``200`` for a 5 MB image, straight from the

@@ -1,4 +1,4 @@
-"""How long, and for whom, Squid and browsers may keep an image.
+"""The ``Cache-Control`` of image responses: how long caches may keep an image, and which caches.
 
 Whether a shared cache may store an image depends on what the anonymous user
 may read, never on who asks: a response fetched by an administrator and

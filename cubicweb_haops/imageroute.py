@@ -7,7 +7,7 @@ usual web handling does both for anonymous visitors. These routes catch
 image that the visitor may read, select the image views in the vreg as usual
 and render them with the visitor's connection but without the pyramid
 session. Any other such URL (not an image, not readable, not an eid) falls
-through to CubicWeb, which gives its ordinary answer.
+through to CubicWeb, which handles it as usual.
 
 They also catch the URLs of the download view for images, ``/<eid>``,
 ``/file/<eid>`` and ``/view?rql=Any X WHERE X eid <eid>``, with
@@ -138,7 +138,7 @@ def drop_cookies(request, response):
     """Remove the cookies that the session machinery adds to an image response.
 
     Reading who the visitor is may make pyramid's cookie session re-send its
-    cookie. An image response must carry none, whoever asks, so that a shared
+    cookie. An image response must carry none, for any visitor, so that a shared
     cache never stores or hands out a visitor's session.
     """
     if "Set-Cookie" in response.headers:

@@ -25,7 +25,7 @@ SERVER_STATES = {
     "KO": nagiosplugin.Critical,
     "UNKNOWN": nagiosplugin.Unknown,
 }
-# Performance values worth graphing, per check: (name in the document, unit).
+# Labels of the performance values worth graphing, per check.
 GRAPHED = {
     "pool": ("pool_usage", "connections_in_use", "connections_open"),
     "db": ("time",),
@@ -146,7 +146,7 @@ class ServerInfoContext(nagiosplugin.Context):
 
 
 class WorstStateSummary(nagiosplugin.Summary):
-    """One status line: the messages of the worst results, then the others."""
+    """One status line: every message when all is OK, else every problem, the worst first."""
 
     def ok(self, results):
         return "; ".join(str(result) for result in results if result.hint)
@@ -189,7 +189,9 @@ def parse_arguments(argv=None):
     )
     parser.add_argument("-H", "--hostname", required=True, help="host name or address of the instance")
     parser.add_argument("-p", "--port", type=int, help="TCP port (default 80, or 443 with --ssl)")
-    parser.add_argument("-u", "--url", default="/", help="base path of the site (default /)")
+    parser.add_argument(
+        "-u", "--url", metavar="BASE_PATH", default="/", help="base path of the site (default /)"
+    )
     parser.add_argument("--ssl", action="store_true", help="connect with HTTPS")
     parser.add_argument(
         "-C", "--check", choices=(*CHECKS, "all"), default="all", help="which check to run (default all)"

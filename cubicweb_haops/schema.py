@@ -3,7 +3,7 @@
 from cubicweb import _
 from yams.buildobjs import EntityType, Int, SubjectRelation
 
-# Anyone may read a replacement record: the old eid tells nothing by itself,
+# Anyone may read a replacement record: the old eid reveals nothing by itself,
 # and the File it points to stays behind that File's own read permission.
 # Only the cube writes records, through the edit controller.
 RECORD_PERMISSIONS = {
@@ -34,7 +34,7 @@ class FileReplacement(EntityType):
         cardinality="1*",
         inlined=True,
         composite="object",
-        description=_("File that holds the data now"),
+        description=_("File that contains the data now"),
         __permissions__={
             "read": ("managers", "users", "guests"),
             "add": ("managers",),

@@ -235,7 +235,7 @@ class ImageDownloadTC(PyramidWebCWTC):
     def test_private_image_denied_to_anonymous(self):
         eid, url = self.create_file(title="private")
         response = self.webapp.get(url, status="*")
-        # CubicWeb's ordinary answer, not an error of the image route.
+        # CubicWeb's usual response, not an error of the image route.
         self.assertLess(response.status_int, 500)
         self.assertNotEqual(response.body, image_bytes())
         self.assertNotIn("immutable", response.headers.get("Cache-Control", ""))

@@ -492,7 +492,7 @@ def test_private_image_is_not_shared(site):
         assert private.headers["Cache-Control"].split(",")[0] == "private", url
         # The instance's default cookie session would re-send its cookie.
         assert "Set-Cookie" not in private.headers, url
-        # CubicWeb's ordinary answer to a visitor who may not read the File:
+        # CubicWeb's usual response to a visitor who may not read the File:
         # a page without the image (the status depends on the URL).
         assert data not in anonymous.body, url
         assert not anonymous.headers.get("Content-Type", "").startswith("image/"), url

@@ -326,18 +326,18 @@ class ReplaceImageTC(PyramidWebCWTC):
         with self.temporary_permissions(File=owners_may_update):
             before = self.snapshot()
             # The form offers no file field to a user who may not update the
-            # File, so the refused upload is a direct post.
+            # File, so the denied upload is a direct post.
             with self.logged_in("editor"):
-                refused = self.post_edit(
+                denied = self.post_edit(
                     file_fields(old) + main_entity_fields(old),
                     [(f"data-subject:{old}", "b.png", image_bytes(color="blue"))],
                 )
-            after_refusal = self.snapshot()
+            after_denial = self.snapshot()
             with self.logged_in("author"):
                 ok, location = self.submit_edit_form(old, image_bytes(color="blue"), "b.png", "image/png")
 
-        self.assertEqual(refused.status_int, 403)
-        self.assertEqual(after_refusal, before)
+        self.assertEqual(denied.status_int, 403)
+        self.assertEqual(after_denial, before)
         self.assertTrue(ok, location)
         self.assertIsNotNone(self.replacement_of(old))
 
@@ -513,8 +513,8 @@ class ReplaceImageTC(PyramidWebCWTC):
             cnx.execute("DELETE File X WHERE X eid %(x)s", {"x": new})
             cnx.commit()
             self.assertFalse(cnx.execute("Any R WHERE R is FileReplacement"))
-        gone = self.webapp.get(f"{BASE_URL}{old}", status="*")
-        self.assertEqual(gone.status_int, unknown.status_int)
+        after_deletion = self.webapp.get(f"{BASE_URL}{old}", status="*")
+        self.assertEqual(after_deletion.status_int, unknown.status_int)
 
     def test_unreadable_replacement_answers_as_unknown_entity(self):
         old = self.create_related_image()

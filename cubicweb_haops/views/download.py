@@ -9,9 +9,9 @@ the current fingerprinted URL (see :mod:`cubicweb_haops.entities`) may be kept
 for a year; any other URL, for ``haops-image-max-age`` seconds.
 
 NOTE: reached through ``/view?vid=download`` with a query other than one
-entity by eid, these views run in CubicWeb's usual handling, which opens a
-session for an anonymous visitor and sends its cookie; the image routes of
-:mod:`cubicweb_haops.imageroute` do not.
+entity by eid, these views run in CubicWeb's usual handling. That handling
+opens a session for an anonymous visitor and sends its cookie, unlike the
+image routes of :mod:`cubicweb_haops.imageroute`.
 """
 
 from calendar import timegm

@@ -100,7 +100,7 @@ class MonitorView(View):
             text, status = self.render_body()
         else:
             text, status = FORBIDDEN_BODY, FORBIDDEN
-            # The denial says nothing, in plain text whatever the view.
+            # A denial reveals nothing, and is plain text whatever the view.
             self._cw.set_content_type("text/plain")
         self._cw.status_out = status
         self.w(text, escape=False)

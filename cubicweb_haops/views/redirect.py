@@ -2,8 +2,8 @@
 
 A page that Squid or a browser cached before the replacement, or a link from
 another site, still names the old eid. The records that the edit controller
-stores in the database map it to the File that holds the data now, so every
-process and every web server answers the same 301.
+stores in the database map it to the File that contains the data now, so
+every process and every web server sends the same 301.
 """
 
 from http import HTTPStatus
@@ -33,7 +33,7 @@ def parse_file_path(parts):
 
 
 def equivalent_path(req, target, kind, tail):
-    """Return the URL of *target* that stands where the old URL of *kind* stood."""
+    """Return the URL of *target* of the same *kind* as the old URL."""
     if kind is None:
         return req.build_url(str(target.eid))
     if kind == "raw":
@@ -47,12 +47,12 @@ def equivalent_path(req, target, kind, tail):
 
 
 class ReplacedFileEvaluator(URLPathEvaluator):
-    """Answer 301 on the URLs of a File that an upload replaced.
+    """Redirect (301) the URLs of a File that an upload replaced.
 
     It runs before the evaluator of ``/<eid>`` URLs and costs one indexed
     query on eid URLs only. Another path, another method, or a replacement
-    the user may not read lets the usual evaluators answer, as for an entity
-    that does not exist.
+    the user may not read goes to the usual evaluators, as for an entity that
+    does not exist.
     """
 
     priority = 0.5
@@ -73,6 +73,6 @@ class ReplacedFileEvaluator(URLPathEvaluator):
         if separator:
             location += ("&" if "?" in location else "?") + query
 
-        # The answer depends on what this user may read.
+        # The redirect depends on what this user may read.
         req.headers_out.setRawHeaders("Cache-Control", ["private, no-cache"])
         raise Redirect(location, status=HTTPStatus.MOVED_PERMANENTLY)

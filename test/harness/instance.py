@@ -122,7 +122,7 @@ class Instance:
         """Let cubicweb-web render ``/<eid>`` and ``/file/<eid>``, edit forms and images included.
 
         A new instance's pyramid.ini includes CubicWeb's plain HTML entity
-        pages, which answer browsers at those URLs, ignore ``vid`` and show no
+        pages, which serve those URLs to browsers, ignore ``vid`` and show no
         image. Its comments advise disabling them on sites that use
         cubicweb-web.
         """
