@@ -16,6 +16,12 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from cubicweb_web.bwcompat import CubicWebPyramidRequest
 
+from cubicweb_haops.monitoring.access import (
+    FORBIDDEN,
+    FORBIDDEN_BODY,
+    check_access_options,
+    client_allowed,
+)
 from cubicweb_haops.monitoring.ratelimit import RateLimitedLogger
 
 ROUTE_NAME = "haops.monitoring"
@@ -85,6 +91,12 @@ def _render(request, vid):
 
 def serve_monitoring_view(request):
     """Pyramid view for the monitoring route."""
+    # The guard comes first, so that a denied client does not even learn
+    # which methods the URL accepts.
+    config = request.registry["cubicweb.config"]
+    if not client_allowed(config, request.remote_addr, request.headers.get("X-Forwarded-For")):
+        return _plain_response(FORBIDDEN, FORBIDDEN_BODY)
+
     allow = (("Allow", ", ".join(ALLOWED_METHODS)),)
     if request.method == "OPTIONS":
         return _plain_response(200, "", allow)
@@ -102,6 +114,7 @@ def serve_monitoring_view(request):
 
 def includeme(config):
     """Register the monitoring route on ``/view``."""
+    check_access_options(config.registry["cubicweb.config"])
     config.add_route_predicate("haops_connectionless_vid", ConnectionlessVidPredicate)
     config.add_route(ROUTE_NAME, "/view", haops_connectionless_vid=True)
     config.add_view(

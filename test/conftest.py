@@ -39,11 +39,13 @@ def instance_root():
     shutil.rmtree(root, ignore_errors=True)
 
 
-def run_instance(root, name, cubes, database="sqlite", options=None, database_sessions=False):
-    """Create and start an instance; the caller stops it."""
+def run_instance(
+    root, name, cubes, database="sqlite", options=None, database_sessions=False, threads=8
+):
+    """Create and start an instance serving with *threads* threads; the caller stops it."""
     instance = Instance(root, name, cubes, database)
     instance.create(options)
     if database_sessions:
         instance.use_database_sessions()
-    instance.start()
+    instance.start(threads=threads)
     return instance

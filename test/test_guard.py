@@ -1,6 +1,10 @@
 """The monitoring guard: who the client is, and whether it may read the checks."""
 
+import logging
+
 import pytest
+
+from cubicweb_haops.monitoring.access import check_access_options
 
 from cubicweb_haops.monitoring.guard import (
     InvalidNetwork,
@@ -60,3 +64,18 @@ def test_invalid_network_names_value():
         parse_networks("haops-monitor-allow", ["127.0.0.0/8", "10.0.0.300/8"])
     assert "'10.0.0.300/8'" in str(error.value)
     assert "haops-monitor-allow" in str(error.value)
+
+
+def test_startup_check_names_invalid_value(caplog):
+    config = {"haops-monitor-allow": ["127.0.0.0/8"], "haops-trusted-proxies": ["localhost"]}
+    with caplog.at_level(logging.ERROR, logger="cubicweb.haops.guard"):
+        check_access_options(config)
+    assert "'localhost'" in caplog.text
+    assert "haops-trusted-proxies" in caplog.text
+
+
+def test_startup_check_silent_on_valid_options(caplog):
+    config = {"haops-monitor-allow": ["127.0.0.0/8", "::1"], "haops-trusted-proxies": ["::1"]}
+    with caplog.at_level(logging.DEBUG, logger="cubicweb.haops.guard"):
+        check_access_options(config)
+    assert caplog.records == []

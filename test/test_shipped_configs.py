@@ -7,10 +7,8 @@ daemon. The check_http command runs against a stub server on 127.0.0.1, so
 that a quoting mistake in the shipped command line fails here.
 """
 
-import grp
 import http.server
 import os
-import pwd
 import re
 import shlex
 import shutil
@@ -20,23 +18,19 @@ from pathlib import Path
 
 import pytest
 
+from harness.nagios import NAGIOS, PLUGINS, main_config
+
 ROOT = Path(__file__).resolve().parent.parent
 NAGIOS_DOCS = ROOT / "docs" / "nagios"
 HAPROXY_CONFIG = ROOT / "docs" / "haproxy" / "haproxy-cubicweb.cfg"
 
-NAGIOS = "/usr/sbin/nagios4"
 HAPROXY = "/usr/sbin/haproxy"
-PLUGINS = "/usr/lib/nagios/plugins"
 CHECK_HTTP = f"{PLUGINS}/check_http"
 
 EXAMPLE_HOST = "cubicweb-web1"
 EXAMPLE_ADDRESS = "127.0.0.1"
 PORTS = (8081, 8082)
 CHECKS = ("pool", "db", "version")
-
-# The characters that Debian's /etc/nagios4/nagios.cfg forbids in object
-# names, so that the shipped names pass there too.
-ILLEGAL_OBJECT_NAME_CHARS = "`~!$%^&*|'\"<>?,()="
 
 
 def require(program, package):
@@ -51,35 +45,6 @@ def require(program, package):
 def run(args, timeout=60):
     result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     return result.returncode, result.stdout + result.stderr
-
-
-def main_config(base, objects):
-    """Return the text of a nagios.cfg that keeps every file Nagios reads or writes under *base*."""
-    # Started as root, Nagios switches to nagios_user before it opens its
-    # files, so make that the current user, who owns the temporary directory.
-    user = pwd.getpwuid(os.getuid()).pw_name
-    group = grp.getgrgid(os.getgid()).gr_name
-    settings = {
-        "log_file": base / "nagios.log",
-        "cfg_dir": objects,
-        "object_cache_file": base / "objects.cache",
-        "precached_object_file": base / "objects.precache",
-        "resource_file": base / "resource.cfg",
-        "status_file": base / "status.dat",
-        "state_retention_file": base / "retention.dat",
-        "temp_file": base / "nagios.tmp",
-        "temp_path": base / "tmp",
-        "lock_file": base / "nagios.lock",
-        "check_result_path": base / "checkresults",
-        "command_file": base / "nagios.cmd",
-        "query_socket": base / "nagios.qh",
-        "debug_file": base / "nagios.debug",
-        "nagios_user": user,
-        "nagios_group": group,
-        "illegal_object_name_chars": ILLEGAL_OBJECT_NAME_CHARS,
-        "illegal_macro_output_chars": "`~$&|'\"<>",
-    }
-    return "".join(f"{name}={value}\n" for name, value in settings.items())
 
 
 def parse_objects(text):

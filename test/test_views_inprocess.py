@@ -322,6 +322,17 @@ class MonitoringGuardTC(LoopbackWebTC):
         denials = [line for line in logs.output if "198.51.100.77" in line]
         self.assertEqual(len(denials), 1)
 
+    def test_denied_client_learns_no_method(self):
+        url = f"{BASE_URL}view?vid=monitor_pool"
+        outside = {"REMOTE_ADDR": "203.0.113.5"}
+        for response in (
+            self.webapp.options(url, extra_environ=outside, status="*"),
+            self.webapp.post(url, params={}, extra_environ=outside, status="*"),
+        ):
+            with self.subTest(method=response.request.method):
+                self.assert_denied(response)
+                self.assertNotIn("Allow", response.headers)
+
     def test_usual_path_guarded_too(self):
         # Two vid parameters make the monitoring route step aside: CubicWeb's
         # usual handling renders the view, and the guard still applies.

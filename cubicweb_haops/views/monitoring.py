@@ -7,8 +7,6 @@ connection. A cube may replace one by registering a subclass of
 """
 
 import json
-import logging
-from functools import lru_cache
 
 from cubicweb import _
 from logilab.common.registry import yes
@@ -16,15 +14,9 @@ from logilab.common.registry import yes
 from cubicweb_web.view import View
 
 from cubicweb_haops.httpcache import NoStoreHTTPCacheManager
-from cubicweb_haops.monitoring.guard import (
-    InvalidNetwork,
-    client_address,
-    is_allowed,
-    parse_networks,
-)
+from cubicweb_haops.monitoring.access import FORBIDDEN, FORBIDDEN_BODY, client_allowed
 from cubicweb_haops.monitoring.host import describe_process
 from cubicweb_haops.monitoring.pool import judge_pool, measure_pool
-from cubicweb_haops.monitoring.ratelimit import RateLimitedLogger
 from cubicweb_haops.monitoring.roundtrip import check_round_trip
 from cubicweb_haops.monitoring.status import CheckResult, State
 from cubicweb_haops.monitoring.summary import summary_document
@@ -36,40 +28,13 @@ from cubicweb_haops.monitoring.thresholds import (
 from cubicweb_haops.monitoring.versions import check_versions
 
 BAD_REQUEST = 400
-FORBIDDEN = 403
-FORBIDDEN_BODY = "Forbidden\n"
-
-DENIALS = RateLimitedLogger(logging.getLogger("cubicweb.haops.guard"))
 
 
-@lru_cache(maxsize=8)
-def _networks(option, values):
-    return parse_networks(option, values)
-
-
-def client_allowed(req):
-    """Return whether the client of *req* may read the monitoring views.
-
-    A denial is logged once per client and minute at most. A network option
-    that does not parse denies every client, and is logged too.
-    """
-    config = req.vreg.config
-    try:
-        allowed = _networks("haops-monitor-allow", tuple(config["haops-monitor-allow"]))
-        trusted = _networks("haops-trusted-proxies", tuple(config["haops-trusted-proxies"]))
-    except InvalidNetwork as error:
-        DENIALS.log(logging.ERROR, "configuration", "%s", error)
-        return False
-
+def request_allowed(req):
+    """Return whether the client of the CubicWeb request *req* may read the views."""
     # NOTE: the peer address is only on the pyramid request (see get_repository).
     peer = req._request.remote_addr
-    forwarded_for = req.get_header("X-Forwarded-For")
-    address = client_address(peer, [forwarded_for] if forwarded_for else [], trusted)
-    if is_allowed(address, allowed):
-        return True
-    client = str(address) if address is not None else f"unknown (peer {peer})"
-    DENIALS.log(logging.WARNING, client, "monitoring denied to client %s", client)
-    return False
+    return client_allowed(req.vreg.config, peer, req.get_header("X-Forwarded-For"))
 
 
 def get_repository(req):
@@ -96,7 +61,7 @@ class MonitorView(View):
 
     def call(self, **kwargs):
         self.set_http_cache_headers()
-        if client_allowed(self._cw):
+        if request_allowed(self._cw):
             text, status = self.render_body()
         else:
             text, status = FORBIDDEN_BODY, FORBIDDEN

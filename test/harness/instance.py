@@ -139,11 +139,12 @@ class Instance:
         path.write_text(script)
         return self.ctl("shell", self.name, str(path)).stdout
 
-    def start(self, threads=8):
+    def start(self, threads=8, command="start"):
+        """Serve the instance with ``cubicweb-ctl start``, or with *command*."""
         self.configure({"port": str(self.port), "base-url": f"{self.url}/"})
         log = open(self.logfile, "ab")
         self.process = subprocess.Popen(
-            [*CTL, "start", self.name, "--nb-threads", str(threads)],
+            [*CTL, command, self.name, "--nb-threads", str(threads)],
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -87,12 +87,22 @@ class Squid:
     """Squid listening on 127.0.0.1:*port* (a free one by default) as an
     accelerator for the HTTP server on 127.0.0.1:*origin_port*.
 
-    *workdir* is created if needed. Squid writes its configuration, logs, pid
-    file and core files there.
+    *clients* is the network whose clients Squid serves. *workdir* is
+    created if needed. Squid writes its configuration, logs, pid file and
+    core files there.
     """
 
-    def __init__(self, workdir, origin_port, port=None, cache_mem_mb=16, max_object_kb=1024):
+    def __init__(
+        self,
+        workdir,
+        origin_port,
+        port=None,
+        cache_mem_mb=16,
+        max_object_kb=1024,
+        clients="127.0.0.1/32",
+    ):
         self.workdir = Path(workdir)
+        self.clients = clients
         self.origin_port = origin_port
         self.port = port or free_port()
         self.cache_mem_mb = cache_mem_mb
@@ -122,7 +132,7 @@ class Squid:
             f" originserver name={PEER_NAME}",
             # Squid serves only loopback clients that request the site on the
             # port above. It reaches the instance through the peer, never directly.
-            "acl test_clients src 127.0.0.1/32",
+            f"acl test_clients src {self.clients}",
             f"acl site_port localport {self.port}",
             "acl site dstdomain 127.0.0.1",
             "http_access allow test_clients site_port site",

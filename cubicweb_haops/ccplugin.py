@@ -1,0 +1,5 @@
+"""``cubicweb-ctl`` commands of cubicweb-haops, loaded by cubicweb-ctl itself."""
+
+from cubicweb_haops.commands import start
+
+start.register()

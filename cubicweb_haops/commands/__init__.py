@@ -1,0 +1,1 @@
+"""The ``cubicweb-ctl`` commands of the cube, registered by ``ccplugin``."""
