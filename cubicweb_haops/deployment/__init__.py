@@ -1,0 +1,1 @@
+"""The deployment of one instance as several processes, and the proxies in front."""
