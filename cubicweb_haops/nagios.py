@@ -142,7 +142,8 @@ class ServerInfoContext(nagiosplugin.Context):
 
     def evaluate(self, metric, resource):
         _state, message = metric.value
-        return self.result_cls(nagiosplugin.Ok, f"{metric.name}: {message}", metric)
+        hint = f"{metric.name}: {message} (judged by -w/-c, not by the instance's thresholds)"
+        return self.result_cls(nagiosplugin.Ok, hint, metric)
 
 
 class WorstStateSummary(nagiosplugin.Summary):
@@ -206,7 +207,15 @@ def parse_arguments(argv=None):
     )
     parser.add_argument("-t", "--timeout", type=float, default=10, help="seconds before UNKNOWN (default 10)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more output")
-    return parser.parse_args(argv)
+    arguments = parser.parse_args(argv)
+
+    ranges = arguments.warning is not None or arguments.critical is not None
+    if ranges and arguments.check not in ("pool", "all"):
+        parser.error(
+            "-w/-c judge the pool's share in use: use them with -C pool or -C all,"
+            f" not -C {arguments.check}"
+        )
+    return arguments
 
 
 @nagiosplugin.guarded

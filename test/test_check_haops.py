@@ -83,6 +83,7 @@ def test_pool_ranges_warning_and_critical(site):
     assert ok == 0, ok_output
     # The instance's message stays on the line, as information.
     assert ok_output.startswith("HAOPS OK - pool: 0% of the connection pool in use"), ok_output
+    assert "(judged by -w/-c, not by the instance's thresholds)" in ok_output
 
 
 def test_invalid_range_on_stdout(site):
@@ -92,6 +93,14 @@ def test_invalid_range_on_stdout(site):
     )
     assert completed.returncode == 3
     assert completed.stdout.startswith("HAOPS UNKNOWN - ")
+
+
+@pytest.mark.parametrize("check", ["db", "version"])
+def test_ranges_outside_pool_unknown(check):
+    code, output = check_haops("-H", "127.0.0.1", "-C", check, "-w", "70")
+    assert code == 3, output
+    assert output.startswith("HAOPS UNKNOWN - -w/-c judge the pool's share in use"), output
+    assert f"not -C {check}" in output
 
 
 def test_invalid_range_unknown(site):
