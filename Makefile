@@ -11,9 +11,10 @@ DEMO_PORT ?= 8080
 # WebDriver for the browser tests, Squid for the reverse-proxy cache tests and
 # the benchmarks, wrk for the benchmarks, Nagios (nagios4-core: the program
 # alone, without the web interface) and HAProxy to verify the configurations
-# under docs/, and what `make deb` builds with.
+# under docs/, Apache (with HAProxy and Squid) to run the configurations that
+# `cubicweb-ctl haops-config` writes, and what `make deb` builds with.
 DEBIAN_PACKAGES := postgresql monitoring-plugins-basic gettext curl \
-	chromium chromium-driver squid wrk nagios4-core haproxy \
+	chromium chromium-driver squid wrk nagios4-core haproxy apache2 \
 	debhelper dh-python python3-all python3-setuptools dpkg-dev fakeroot
 
 .PHONY: all venv system-packages demo test bench deb clean

@@ -68,19 +68,21 @@ class Instance:
     def sqlite_path(self):
         return self.root / "data" / self.name / f"{self.name}.sqlite"
 
-    def ctl(self, *args, check=True, timeout=300):
+    def ctl(self, *args, check=True, timeout=300, input=None):
+        """Run cubicweb-ctl with *args*, feeding it *input*, or nothing, on its standard input."""
         return subprocess.run(
             [*CTL, *args],
             env=self.env,
-            stdin=subprocess.DEVNULL,
+            input=input,
+            stdin=subprocess.DEVNULL if input is None else None,
             capture_output=True,
             text=True,
             check=check,
             timeout=timeout,
         )
 
-    def create(self, options=None):
-        """Create the instance and its database, then set *options*."""
+    def create(self, options=None, create_database=True):
+        """Create the instance and set *options*, then create its database if *create_database*."""
         for sub in ("etc", "data", "run"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.ctl("create", self.cubes, self.name, "--automatic", "--no-db-create")
@@ -103,7 +105,8 @@ class Instance:
                 **(options or {}),
             }
         )
-        self.ctl("db-create", "--automatic", self.name)
+        if create_database:
+            self.ctl("db-create", "--automatic", self.name)
 
     def configure(self, options):
         for name, value in options.items():
@@ -142,6 +145,10 @@ class Instance:
     def start(self, threads=8, command="start"):
         """Serve the instance with ``cubicweb-ctl start``, or with *command*."""
         self.configure({"port": str(self.port), "base-url": f"{self.url}/"})
+        self.launch(threads, command)
+
+    def launch(self, threads=8, command="start"):
+        """Serve the instance as configured, on ``self.port``, with *command*."""
         log = open(self.logfile, "ab")
         self.process = subprocess.Popen(
             [*CTL, command, self.name, "--nb-threads", str(threads)],
