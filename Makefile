@@ -17,7 +17,7 @@ DEBIAN_PACKAGES := postgresql monitoring-plugins-basic gettext curl \
 	chromium chromium-driver squid wrk nagios4-core haproxy apache2 \
 	debhelper dh-python python3-all python3-setuptools dpkg-dev fakeroot
 
-.PHONY: all venv system-packages demo test bench deb clean
+.PHONY: all venv system-packages demo stack test bench deb clean
 
 all: test
 
@@ -37,6 +37,11 @@ system-packages:
 demo: venv
 	@bash tools/install-debian-packages gettext curl
 	@DEMO_PORT=$(DEMO_PORT) VENV=$(VENV) bash tools/demo
+
+# A whole web server on 127.0.0.1 (PostgreSQL, two processes, Squid, HAProxy)
+# until Ctrl-C.
+stack: system-packages venv
+	$(VENV_PYTHON) tools/stack
 
 test: system-packages venv
 	$(VENV_PYTHON) -m pytest test

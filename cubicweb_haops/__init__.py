@@ -11,3 +11,4 @@ def includeme(config):
     """Pyramid entry point, included by CubicWeb for every cube of the instance."""
     config.include("cubicweb_haops.route")
     config.include("cubicweb_haops.imageroute")
+    config.include("cubicweb_haops.personalcache")

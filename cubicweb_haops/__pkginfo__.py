@@ -3,7 +3,7 @@
 modname = "cubicweb_haops"
 distname = "cubicweb-haops"
 
-numversion = (0, 2, 0)
+numversion = (0, 3, 0)
 version = ".".join(str(num) for num in numversion)
 
 license = "LGPL"

@@ -12,7 +12,6 @@ and the performance data from status.dat and the alerts from nagios.log.
 import json
 import os
 import re
-import shutil
 import sys
 import threading
 import time

@@ -8,24 +8,20 @@ from the cache (TCP_MEM_HIT and the like), and the instance's output, where
 cubicweb-web prints a line for each request.
 """
 
-import http.client
 import json
 import re
 import shutil
-import urllib.parse
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from harness.forms import file_fields, main_entity_fields
 from harness.http import raw_request
 from harness.instance import Instance
 from harness.squid import SQUID, Squid, squid_missing_message
+from harness.visitor import Visitor
 from images import image_bytes
 
-HTTP_TIMEOUT = 30
 YEAR = 365 * 24 * 3600
 IMMUTABLE = f"public, max-age={YEAR}, immutable"
 UNVERSIONED = "public, max-age=3600"
@@ -136,94 +132,6 @@ def site(instance_root):
 # HTTP through Squid -----------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    @property
-    def text(self):
-        return self.body.decode("utf-8", "replace")
-
-
-class Visitor:
-    """A visitor of the site who talks to Squid only and keeps its own cookies.
-
-    Redirections are returned, never followed.
-    """
-
-    def __init__(self, site):
-        self.squid = site.squid
-        self.cookies = {}
-
-    def request(self, method, path, headers=None, body=None):
-        headers = dict(headers or {})
-        if self.cookies:
-            pairs = (f"{name}={value}" for name, value in self.cookies.items())
-            headers["Cookie"] = "; ".join(pairs)
-        connection = http.client.HTTPConnection("127.0.0.1", self.squid.port, timeout=HTTP_TIMEOUT)
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            reply = Reply(response.status, response.headers, response.read())
-        finally:
-            connection.close()
-        for cookie in reply.headers.get_all("Set-Cookie") or ():
-            pair, _, attributes = cookie.partition(";")
-            name, _, value = pair.strip().partition("=")
-            if value and "max-age=0" not in attributes.lower().replace(" ", ""):
-                self.cookies[name] = value
-            else:
-                self.cookies.pop(name, None)
-        return reply
-
-    def get(self, path, **headers):
-        return self.request("GET", path, headers)
-
-    def log_in(self, login, password):
-        self.get("/login")
-        # CubicWeb checks a CSRF token on every POST, login included: the value
-        # of its csrf_token cookie, sent back as a form field.
-        fields = {
-            "__login": login,
-            "__password": password,
-            "csrf_token": self.cookies["csrf_token"],
-        }
-        reply = self.request(
-            "POST",
-            "/login",
-            {"Content-Type": "application/x-www-form-urlencoded"},
-            urllib.parse.urlencode(fields),
-        )
-        assert reply.status == 303, f"login of {login} failed: {reply.status} {reply.text[:300]}"
-
-    def upload(self, eid, data, name):
-        """Post new data for File *eid* to /edit, as the edit form does."""
-        fields = file_fields(eid, name=name) + main_entity_fields(eid)
-        fields.append(("csrf_token", self.cookies["csrf_token"]))
-        boundary = uuid.uuid4().hex
-        parts = []
-        for field, value in fields:
-            parts.append(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"\r\n\r\n'
-                f"{value}\r\n".encode()
-            )
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="data-subject:{eid}"; '
-            f'filename="{name}"\r\nContent-Type: image/png\r\n\r\n'.encode()
-            + data
-            + b"\r\n"
-        )
-        parts.append(f"--{boundary}--\r\n".encode())
-        return self.request(
-            "POST",
-            "/edit",
-            {"Content-Type": f"multipart/form-data; boundary={boundary}"},
-            b"".join(parts),
-        )
-
-
 def raw_get(site, path, **headers):
     """Send a GET to Squid on a new connection and return (status, headers, bytes
     after the header block), read until Squid closes the connection."""
@@ -296,7 +204,7 @@ def change_data(site, eid, data):
 def test_monitoring_urls_are_never_stored(site):
     path = "/view?vid=monitor_hostname"
     traffic = Traffic(site)
-    visitor = Visitor(site)
+    visitor = Visitor(site.squid.port)
 
     replies = [visitor.get(path) for _ in range(5)]
 
@@ -316,7 +224,7 @@ def test_monitoring_urls_are_never_stored(site):
 
 def test_public_image_headers(site):
     eid, data = site.image("headers")
-    visitor = Visitor(site)
+    visitor = Visitor(site.squid.port)
     path = image_path(visitor, eid)
     fingerprint = path.split("/")[4]
 
@@ -339,12 +247,12 @@ def test_public_image_headers(site):
 
 def test_second_request_is_a_hit(site):
     eid, data = site.image("hit")
-    path = image_path(Visitor(site), eid)
+    path = image_path(Visitor(site.squid.port), eid)
     traffic = Traffic(site)
 
     for url in (path, unversioned(path)):
         # Two visitors, so that the second request carries no cookie from the first.
-        first, second = Visitor(site).get(url), Visitor(site).get(url)
+        first, second = Visitor(site.squid.port).get(url), Visitor(site.squid.port).get(url)
 
         assert first.body == second.body == data, url
         results = [entry.result for entry in traffic.squid(url, 2)]
@@ -373,7 +281,7 @@ def assert_stale_version_response(site, reply, new_path, new_data):
 def test_changed_data_gets_a_new_url(site):
     eid, old_data = site.image("changed")
     new_data = image_bytes("png", "white", (10, 8))
-    visitor = Visitor(site)
+    visitor = Visitor(site.squid.port)
     old_path = image_path(visitor, eid)
     # Squid's cache now contains the old version.
     for _ in range(2):
@@ -382,10 +290,10 @@ def test_changed_data_gets_a_new_url(site):
     change_data(site, eid, new_data)
     new_path = image_path(visitor, eid)
     traffic = Traffic(site)
-    new_replies = [Visitor(site).get(new_path) for _ in range(3)]
-    old_reply = Visitor(site).get(old_path)
+    new_replies = [Visitor(site.squid.port).get(new_path) for _ in range(3)]
+    old_reply = Visitor(site.squid.port).get(old_path)
     # A reload makes Squid ask the instance about the old URL.
-    reloaded = Visitor(site).get(old_path, **{"Cache-Control": "no-cache"})
+    reloaded = Visitor(site.squid.port).get(old_path, **{"Cache-Control": "no-cache"})
 
     assert new_path != old_path
     assert unversioned(new_path) == unversioned(old_path)
@@ -409,14 +317,14 @@ def test_changed_data_gets_a_new_url(site):
 def test_stale_fingerprint_never_cached_before(site):
     eid, old_data = site.image("stale")
     new_data = image_bytes("png", "silver", (10, 9))
-    old_path = image_path(Visitor(site), eid)
+    old_path = image_path(Visitor(site.squid.port), eid)
 
     change_data(site, eid, new_data)
-    new_path = image_path(Visitor(site), eid)
+    new_path = image_path(Visitor(site.squid.port), eid)
     traffic = Traffic(site)
-    old_replies = [Visitor(site).get(old_path) for _ in range(2)]
-    new_reply = Visitor(site).get(new_path)
-    plain_reply = Visitor(site).get(unversioned(old_path))
+    old_replies = [Visitor(site.squid.port).get(old_path) for _ in range(2)]
+    new_reply = Visitor(site.squid.port).get(new_path)
+    plain_reply = Visitor(site.squid.port).get(unversioned(old_path))
 
     for reply in old_replies:
         assert reply.body != old_data
@@ -430,11 +338,11 @@ def test_stale_fingerprint_never_cached_before(site):
 def test_replacement_through_edit_form(site):
     old, old_data = site.image("replaced")
     new_data = image_bytes("png", "black", (11, 9))
-    editor = Visitor(site)
+    editor = Visitor(site.squid.port)
     editor.log_in(*EDITOR)
     old_path = image_path(editor, old)
     # An anonymous visit puts the old version in Squid's cache.
-    assert Visitor(site).get(old_path).body == old_data
+    assert Visitor(site.squid.port).get(old_path).body == old_data
 
     submitted = editor.upload(old, new_data, "new.png")
 
@@ -444,13 +352,13 @@ def test_replacement_through_edit_form(site):
     )
     assert new, f"File {old} was not replaced"
     new = new[0][0]
-    new_path = image_path(Visitor(site), new)
+    new_path = image_path(Visitor(site.squid.port), new)
     traffic = Traffic(site)
-    old_page = Visitor(site).get(f"/file/{old}")
-    new_replies = [Visitor(site).get(new_path) for _ in range(2)]
-    old_plain = Visitor(site).get(unversioned(old_path))
-    reloaded = Visitor(site).get(old_path, **{"Cache-Control": "no-cache"})
-    cached = Visitor(site).get(old_path)
+    old_page = Visitor(site.squid.port).get(f"/file/{old}")
+    new_replies = [Visitor(site.squid.port).get(new_path) for _ in range(2)]
+    old_plain = Visitor(site.squid.port).get(unversioned(old_path))
+    reloaded = Visitor(site.squid.port).get(old_path, **{"Cache-Control": "no-cache"})
+    cached = Visitor(site.squid.port).get(old_path)
 
     assert old_page.status == 301
     assert location_path(site, old_page) == f"/file/{new}"
@@ -462,7 +370,7 @@ def test_replacement_through_edit_form(site):
         assert reply.status == 301, reply.status
         assert location_path(site, reply).startswith(f"/file/{new}/raw/")
         assert old_data not in reply.body
-        followed = Visitor(site).get(location_path(site, reply))
+        followed = Visitor(site.squid.port).get(location_path(site, reply))
         assert followed.status == 200
         assert followed.body == new_data
     # What Squid stored before the replacement stays under the old URL. The
@@ -478,14 +386,14 @@ def test_replacement_through_edit_form(site):
 
 def test_private_image_is_not_shared(site):
     eid, data = site.image("private")
-    editor = Visitor(site)
+    editor = Visitor(site.squid.port)
     editor.log_in(*EDITOR)
     path = image_path(editor, eid)
     traffic = Traffic(site)
 
     for url in (path, unversioned(path)):
         private = editor.get(url)
-        anonymous = Visitor(site).get(url)
+        anonymous = Visitor(site.squid.port).get(url)
 
         assert private.status == 200, url
         assert private.body == data, url
@@ -507,18 +415,18 @@ def test_private_image_is_not_shared(site):
 
 def test_conditional_requests(site):
     eid, data = site.image("conditional")
-    path = image_path(Visitor(site), eid)
+    path = image_path(Visitor(site.squid.port), eid)
     traffic = Traffic(site)
     # Squid does not store the response to a HEAD request.
-    etag = Visitor(site).request("HEAD", path).headers["ETag"]
+    etag = Visitor(site.squid.port).request("HEAD", path).headers["ETag"]
 
     # The browser has the image in its cache and Squid does not: the
     # instance's 304 goes to the client and must not become what Squid serves.
     forwarded = raw_get(site, path, If_None_Match=etag)
-    full = Visitor(site).get(path)
+    full = Visitor(site.squid.port).get(path)
     # Now Squid's cache contains the image, so Squid evaluates the condition itself.
     answered = raw_get(site, path, If_None_Match=etag)
-    again = Visitor(site).get(path)
+    again = Visitor(site.squid.port).get(path)
 
     for status, _headers, rest in (forwarded, answered):
         assert status == 304

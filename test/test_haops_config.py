@@ -470,6 +470,28 @@ def test_squid_stores_only_what_responses_allow(squid_site):
     assert len(backends[0].requests_for("/cached")) == 1
 
 
+def test_squid_keeps_logged_in_users_apart(squid_site):
+    squid, backends = squid_site
+    port = squid.ports[0]
+    logged_in = {"Cookie": "session=s; auth_tkt=t; csrf_token=c"}
+    anonymous_cookies = {"Cookie": "session=s; csrf_token=c"}
+
+    # A page stored for anonymous visitors is not served to a logged-in user.
+    request(port, "/cached?key=anonymous-first")
+    request(port, "/cached?key=anonymous-first", headers=anonymous_cookies)
+    request(port, "/cached?key=anonymous-first", headers=logged_in)
+    # A page fetched by a logged-in user is not stored.
+    request(port, "/cached?key=logged-in-first", headers=logged_in)
+    request(port, "/cached?key=logged-in-first")
+    # Images are shared with logged-in users.
+    request(port, "/file/5/raw/0123456789abcdef/a.png")
+    request(port, "/file/5/raw/0123456789abcdef/a.png", headers=logged_in)
+
+    assert len(backends[0].requests_for("/cached?key=anonymous-first")) == 2
+    assert len(backends[0].requests_for("/cached?key=logged-in-first")) == 2
+    assert len(backends[0].requests_for("/file/5/raw/0123456789abcdef/a.png")) == 1
+
+
 def test_squid_cache_key_ignores_port(squid_site):
     """vhost vport=80: one cache entry whatever the port and the port in the Host header."""
     squid, backends = squid_site

@@ -12,6 +12,12 @@ CONNECT_FAIL_LIMIT = 3
 # The parameter that marks the monitoring URLs, matched in the URL as sent:
 # a URL-encoded "vid=monitor" may fail over like any other URL.
 MONITORING_REGEX = r"[?&]vid=monitor"
+# CubicWeb's authentication cookies under their default names (pyramid.ini
+# settings cubicweb.auth.authtkt.session.cookie_name and .persistent.cookie_name).
+LOGGED_IN_REGEX = r"(^|[;[:space:]])p?auth_tkt="
+# The image URLs of the cube: the same bytes for every visitor who may read
+# them, with Cache-Control public only when the anonymous user may.
+IMAGE_URL_REGEX = r"^/file/[0-9]+/(raw|thumb)/"
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,9 @@ def _access(settings):
         "# A monitoring answer describes the process that sent it: it never comes from",
         "# a backup peer, so that a health check on port k sees process k itself.",
         f"acl monitoring urlpath_regex -i {MONITORING_REGEX}",
+        "# A request with an authentication cookie comes from a logged-in user.",
+        f"acl logged_in req_header Cookie -i {LOGGED_IN_REGEX}",
+        f"acl images urlpath_regex {IMAGE_URL_REGEX}",
         "",
     ]
     for index in range(1, count + 1):
@@ -200,6 +209,10 @@ def _caching():
         "refresh_pattern . 0 0% 0",
         "# Monitoring answers are about one process at one moment.",
         "cache deny monitoring",
+        "# A logged-in user gets pages made for them, never the copy stored for",
+        "# anonymous visitors, and their pages are never stored (the cube marks them",
+        "# private too). Images are the same for everyone who may read them.",
+        "cache deny logged_in !images",
     ]
     return "\n".join(lines) + "\n"
 

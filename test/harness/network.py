@@ -27,3 +27,20 @@ def wait_for_http(url, timeout, process=None):
         except OSError:
             time.sleep(0.2)
     raise TimeoutError(f"{url} did not respond within {timeout} s")
+
+
+def free_port_range(count, first=20000, last=60000):
+    """Return the first of *count* consecutive free ports on 127.0.0.1 in [first, last]."""
+    for start in range(first, last - count, count):
+        if all(_is_free(port) for port in range(start, start + count)):
+            return start
+    raise RuntimeError(f"no {count} consecutive free ports between {first} and {last}")
+
+
+def _is_free(port):
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True

@@ -95,7 +95,7 @@ def _handler_for(backend):
                 state = "OK" if backend.healthy else "KO"
                 body = json.dumps({"state": state, "process": backend.name})
                 self.reply(200 if backend.healthy else 503, "application/json", body, "no-store")
-            elif url.path == "/cached":
+            elif url.path == "/cached" or url.path.startswith("/file/"):
                 count = len(backend.requests_for(self.path))
                 self.reply(200, "text/plain", f"{backend.name} {count}\n", "public, max-age=60")
             elif url.path == "/heuristic":
