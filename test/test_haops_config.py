@@ -142,7 +142,10 @@ def test_haproxy_defaults_from_instance(instances):
     assert "    bind :80" in text
     assert "    server web1_port81 127.0.0.1:81 check" in text
     assert "    server web1_port82 127.0.0.1:82 check" in text
-    assert f"http-check send meth GET uri /view?vid=monitor ver HTTP/1.1 hdr Host {SITE}" in text
+    assert (
+        f"http-check send meth GET uri /view?vid=monitor_hostname ver HTTP/1.1 hdr Host {SITE}"
+        in text
+    )
 
 
 def test_apache_defaults_from_instance(instances):
@@ -596,7 +599,7 @@ def test_haproxy_balances_by_source(balanced_site):
 def test_haproxy_checks_with_site_host(balanced_site):
     _, _, backends = balanced_site
     for backend in backends:
-        checks = backend.requests_for("/view?vid=monitor")
+        checks = backend.requests_for("/view?vid=monitor_hostname")
         assert checks, f"{backend.name} got no health check"
         assert {headers.get("Host") for headers in checks} == {SITE}
 

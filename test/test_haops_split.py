@@ -241,6 +241,17 @@ def test_second_run_changes_nothing(template):
     assert f"Nothing changed: {TEMPLATE}-1, {TEMPLATE}-2 already match {TEMPLATE}." in result.stdout
 
 
+def test_plain_second_run_keeps_count_and_ports(template):
+    split(template, "--processes", "1", "--base-port", "9201")
+    before = tree_state(template.root / "etc")
+
+    result = split(template)
+
+    assert tree_state(template.root / "etc") == before
+    assert f"{TEMPLATE}-1 (port 9201): unchanged" in result.stdout
+    assert not copy_home(template, 2).exists()
+
+
 def test_second_run_propagates_changes(template):
     (template.apphome / "urlmapping.py").write_text("MAPPING = {}\n")
     (template.apphome / "migration").mkdir()

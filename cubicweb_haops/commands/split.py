@@ -36,8 +36,8 @@ class SplitCommand(Command):
                 "type": "string",
                 "metavar": "<number>",
                 "default": None,
-                "help": "number of copies, 1 or more; default: the number of CPUs"
-                " that this command may run on",
+                "help": "number of copies, 1 or more; default: as many as exist, or"
+                " for a first run the number of CPUs that this command may run on",
             },
         ),
         (
@@ -47,7 +47,8 @@ class SplitCommand(Command):
                 "metavar": "<port>",
                 "default": None,
                 "help": "HTTP port of the first copy, the next copies taking the"
-                " following ports; default: the instance's port + 1",
+                " following ports; default: the first copy's port, or for a first"
+                " run the instance's port + 1",
             },
         ),
     )
@@ -55,8 +56,6 @@ class SplitCommand(Command):
     def run(self, args):
         template = args[0]
         processes = self._integer_option("processes", "a number of processes, 1 or more")
-        if processes is None:
-            processes = split.default_processes()
         base_port = self._integer_option("base-port", "a TCP port from 1 to 65535")
 
         try:

@@ -4,7 +4,11 @@ from dataclasses import dataclass
 
 from .network import address_and_port
 
-DEFAULT_HEALTH_URL = "/view?vid=monitor"
+# The load balancer asks whether the process serves requests at all. The
+# database and the code versions are shared by every process: taking all of
+# them out for a KO there would turn a degraded site into a dead one, so
+# Nagios alerts on those instead.
+DEFAULT_HEALTH_URL = "/view?vid=monitor_hostname"
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,8 @@ def _defaults():
         "    timeout http-request 10s",
         "    timeout http-keep-alive 10s",
         "    timeout queue 30s",
-        "    # The JSON summary runs the database and version probes one after the",
-        "    # other: with a hung database it takes up to twice the instance's",
-        "    # haops-db-timeout (3 s by default) to answer.",
+        "    # With a hung database the JSON summary answers after the instance's",
+        "    # haops-db-timeout (3 s by default), which bounds its database probes.",
         "    timeout check 7s",
         "    # A request whose connection to a Squid port fails is retried once, on",
         "    # another server.",
@@ -122,8 +125,9 @@ def _backend(settings):
         "    balance source",
         "    hash-type consistent",
         "    # Each Squid port sends the health check to its own CubicWeb process, never",
-        "    # to another one, so a server goes down when its process is unhealthy: the",
-        "    # summary at /view?vid=monitor answers 503 when a check is KO or UNKNOWN.",
+        "    # to another one, so a server goes down when its process stops answering.",
+        "    # The check asks for no database work: with /view?vid=monitor, a database",
+        "    # or version problem, shared by every process, would take every server out.",
         "    # The instance answers the monitoring URLs only to the clients in its",
         "    # haops-monitor-allow: add this load balancer's address there, or every",
         "    # server stays down.",

@@ -79,17 +79,25 @@ def default_processes():
     return len(os.sched_getaffinity(0))
 
 
-def plan_split(template, processes, base_port=None):
+def plan_split(template, processes=None, base_port=None):
     """Return the plan that brings copies 1 to *processes* of *template* in line with it.
 
-    *base_port* defaults to the template's port plus one. Raises SplitError
-    for a request that must not be written.
+    Once copies exist, *processes* and *base_port* default to what they are,
+    so that a plain second run never moves a port under Squid's feet. For a
+    first run they default to the CPUs available and the template's port
+    plus one. Raises SplitError for a request that must not be written.
     """
     instances_dir = CubicWebConfiguration.instances_dir()
     template_home = _template_home(instances_dir, template)
+    existing = _find_copies(template)
 
+    if processes is None:
+        processes = max((copy.index for copy in existing), default=0) or default_processes()
     if processes < 1:
         raise SplitError(f"--processes {processes} is below 1: give 1 or more")
+    first = next((copy for copy in existing if copy.index == 1), None)
+    if base_port is None and first is not None and first.port is not None:
+        base_port = first.port
     ports = _copy_ports(template, template_home, processes, base_port)
 
     snapshot = _read_template(template, template_home)
@@ -104,7 +112,7 @@ def plan_split(template, processes, base_port=None):
         expected = _expected_snapshot(template, home_entry, snapshot, config, copy)
         copies.append(_compare(copy, expected))
 
-    extras = [copy for copy in _find_copies(template) if copy.index > processes]
+    extras = [copy for copy in existing if copy.index > processes]
     return SplitPlan(template, home_entry, copies, extras)
 
 
