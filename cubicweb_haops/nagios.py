@@ -18,19 +18,23 @@ import sys
 
 import nagiosplugin
 
-CHECKS = ("pool", "db", "version")
+CHECKS = ("pool", "db", "version", "replication")
 SERVER_STATES = {
     "OK": nagiosplugin.Ok,
     "WARNING": nagiosplugin.Warn,
     "KO": nagiosplugin.Critical,
     "UNKNOWN": nagiosplugin.Unknown,
 }
-# Labels of the performance values worth graphing, per check.
+# Labels of the performance values worth graphing, per check; None graphs
+# them all, for replication, whose labels name the standbys.
 GRAPHED = {
     "pool": ("pool_usage", "connections_in_use", "connections_open"),
     "db": ("time",),
     "version": (),
+    "replication": None,
 }
+# The context of the performance values that only go to the graphs.
+GRAPH_CONTEXT = "graph"
 
 
 class SummaryResource(nagiosplugin.Resource):
@@ -115,7 +119,8 @@ class SummaryResource(nagiosplugin.Resource):
                 (check["state"], str(check.get("message", ""))),
                 context="server_info" if judged_here else "server",
             )
-            for label in GRAPHED[name]:
+            labels = GRAPHED[name]
+            for label in values if labels is None else labels:
                 item = values.get(label)
                 if item is None:
                     continue
@@ -125,7 +130,7 @@ class SummaryResource(nagiosplugin.Resource):
                     item.get("unit") or None,
                     min=item.get("minimum"),
                     max=item.get("maximum"),
-                    context=label,
+                    context=GRAPH_CONTEXT if labels is None else label,
                 )
 
 
@@ -234,7 +239,7 @@ def main(argv=None):
         nagiosplugin.ScalarContext("pool_usage", arguments.warning, arguments.critical),
         *(
             nagiosplugin.ScalarContext(label)
-            for label in ("connections_in_use", "connections_open", "time")
+            for label in ("connections_in_use", "connections_open", "time", GRAPH_CONTEXT)
         ),
     ]
     check = nagiosplugin.Check(resource, *contexts, WorstStateSummary())

@@ -77,6 +77,48 @@ options = (
         },
     ),
     (
+        "haops-replication-standbys",
+        {
+            "type": "int",
+            "default": 0,
+            "help": (
+                "Number of PostgreSQL standbys expected to stream from the "
+                "primary database. monitor_replication reports KO when fewer "
+                "are connected."
+            ),
+            "group": "haops",
+            "level": 2,
+        },
+    ),
+    (
+        "haops-replication-lag-warning",
+        {
+            "type": "time",
+            "default": 60,
+            "help": (
+                "monitor_replication reports WARNING when a standby's replay "
+                "lag is above this time, in seconds (units such as 2min are "
+                "accepted)."
+            ),
+            "group": "haops",
+            "level": 2,
+        },
+    ),
+    (
+        "haops-replication-lag-critical",
+        {
+            "type": "time",
+            "default": 300,
+            "help": (
+                "monitor_replication reports KO when a standby's replay lag is "
+                "above this time, in seconds (at least "
+                "haops-replication-lag-warning)."
+            ),
+            "group": "haops",
+            "level": 2,
+        },
+    ),
+    (
         "haops-monitor-allow",
         {
             "type": "csv",

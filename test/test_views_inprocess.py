@@ -14,7 +14,7 @@ from cubicweb_haops.route import is_connectionless_view
 STATUS_LINE = re.compile(
     r"^Service(OK|WARNING|KO|UNKNOWN) : [^|\n]+( \| ('[^']+'=[-0-9.]+[a-zA-Z%]*(;[-0-9.]*){0,4} ?)+)?$"
 )
-CHECK_VIEWS = ("monitor_pool", "monitor_db", "monitor_version")
+CHECK_VIEWS = ("monitor_pool", "monitor_db", "monitor_version", "monitor_replication")
 ALL_VIEWS = CHECK_VIEWS + ("monitor_hostname",)
 
 
@@ -353,7 +353,7 @@ class SummaryViewTC(LoopbackWebTC):
         self.assertNotIn("Set-Cookie", response.headers)
         document = json.loads(response.text)
         self.assertEqual(document["state"], "OK")
-        self.assertEqual(set(document["checks"]), {"pool", "db", "version"})
+        self.assertEqual(set(document["checks"]), {"pool", "db", "version", "replication"})
         for name, check in document["checks"].items():
             with self.subTest(check=name):
                 self.assertEqual(check["state"], "OK")

@@ -7,6 +7,7 @@ connection. A cube may replace one by registering a subclass of
 """
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from cubicweb import _
 from logilab.common.registry import yes
@@ -17,6 +18,7 @@ from cubicweb_haops.httpcache import NoStoreHTTPCacheManager
 from cubicweb_haops.monitoring.access import FORBIDDEN, FORBIDDEN_BODY, client_allowed
 from cubicweb_haops.monitoring.host import describe_process
 from cubicweb_haops.monitoring.pool import judge_pool, measure_pool
+from cubicweb_haops.monitoring.replication import LagThresholds, check_replication
 from cubicweb_haops.monitoring.roundtrip import check_round_trip
 from cubicweb_haops.monitoring.status import CheckResult, State
 from cubicweb_haops.monitoring.summary import summary_document
@@ -136,6 +138,36 @@ class VersionMonitorView(CheckView):
         return check_versions(config, repo.system_source.dbhelper, config["haops-db-timeout"])
 
 
+class ReplicationMonitorView(CheckView):
+    """PostgreSQL streaming replication: the standbys of a primary, or a
+    standby's own replay delay, on a fresh connection bounded in time."""
+
+    __regid__ = "monitor_replication"
+    title = _("monitor_replication")
+
+    def check(self):
+        config = self._cw.vreg.config
+        warning = config["haops-replication-lag-warning"]
+        critical = config["haops-replication-lag-critical"]
+        expected = config["haops-replication-standbys"]
+        if warning > critical or expected < 0:
+            # The operator must fix the configuration: not a bad request.
+            return CheckResult(
+                State.UNKNOWN,
+                f"invalid options: haops-replication-lag-warning={warning:g} must be at most"
+                f" haops-replication-lag-critical={critical:g}, and"
+                f" haops-replication-standbys={expected} at least 0; fix the instance"
+                " configuration",
+            )
+        repo = get_repository(self._cw)
+        return check_replication(
+            repo.system_source.dbhelper,
+            config["haops-db-timeout"],
+            expected,
+            LagThresholds(warning, critical),
+        )
+
+
 class HostnameMonitorView(MonitorView):
     """Host name alone on the first line, then the instance id and the pid."""
 
@@ -154,14 +186,22 @@ class SummaryMonitorView(MonitorView):
     title = _("monitor")
     content_type = "application/json"
     # Check names in the document, and the views that run them.
-    checks = (("pool", "monitor_pool"), ("db", "monitor_db"), ("version", "monitor_version"))
+    checks = (
+        ("pool", "monitor_pool"),
+        ("db", "monitor_db"),
+        ("version", "monitor_version"),
+        ("replication", "monitor_replication"),
+    )
 
     def render_body(self):
         views = self._cw.vreg["views"]
-        results = {}
+        selected = {name: views.select(vid, self._cw) for name, vid in self.checks}
+        # The checks run side by side, so that a hung database costs one
+        # haops-db-timeout, not one per database probe.
+        with ThreadPoolExecutor(max_workers=len(selected), thread_name_prefix="haops-summary") as pool:
+            futures = {name: pool.submit(view.check) for name, view in selected.items()}
         try:
-            for name, vid in self.checks:
-                results[name] = views.select(vid, self._cw).check()
+            results = {name: future.result() for name, future in futures.items()}
         except InvalidThreshold as error:
             return json.dumps({"error": str(error)}) + "\n", BAD_REQUEST
         text, state = summary_document(results)

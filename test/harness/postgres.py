@@ -54,14 +54,21 @@ class PostgresCluster:
         subprocess.run(self._command(*args), check=True, capture_output=True, timeout=120)
 
     def init(self):
-        self.basedir.mkdir(parents=True, exist_ok=True)
-        if self.run_as:
-            account = pwd.getpwnam(self.run_as)
-            os.chown(self.basedir, account.pw_uid, account.pw_gid)
+        self._prepare_basedir()
         self._run(
             "initdb", "-D", str(self.datadir), "-U", SUPERUSER, "-A", "trust",
             "-E", "UTF8", "--locale=C.UTF-8",
         )
+        self._append_settings()
+
+    def _prepare_basedir(self):
+        self.basedir.mkdir(parents=True, exist_ok=True)
+        if self.run_as:
+            account = pwd.getpwnam(self.run_as)
+            os.chown(self.basedir, account.pw_uid, account.pw_gid)
+
+    def _append_settings(self, extra=""):
+        # Later lines win: a standby's copy of the primary's settings is overridden.
         with open(self.datadir / "postgresql.conf", "a") as conf:
             conf.write(
                 f"listen_addresses = '{self.host}'\n"
@@ -69,7 +76,23 @@ class PostgresCluster:
                 f"unix_socket_directories = '{self.basedir}'\n"
                 "fsync = off\n"
                 "max_connections = 100\n"
+                f"{extra}"
             )
+
+    def init_standby(self, primary, name):
+        """Make this cluster a streaming standby of *primary*, named *name*.
+
+        pg_basebackup copies the primary and writes the connection settings
+        (``-R``); the standby streams through the replication slot *name*,
+        which keeps the primary's WAL while the standby is away, and
+        reports itself under *name* (``cluster_name``).
+        """
+        self._prepare_basedir()
+        self._run(
+            "pg_basebackup", "-h", primary.host, "-p", str(primary.port), "-U", SUPERUSER,
+            "-D", str(self.datadir), "-R", "-C", "-S", name, "-X", "stream", "-c", "fast",
+        )
+        self._append_settings(f"cluster_name = '{name}'\n")
 
     def start(self):
         self._run("pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "start")
