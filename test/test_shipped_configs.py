@@ -127,7 +127,8 @@ def test_nagios_service_per_port_and_check(nagios):
             )
             with_check_http = services.get(f"CubicWeb {port} {check} via check_http")
             assert with_check_http == f"check_cubicweb_http!{port}!monitor_{check}", services
-    assert len(services) == len(PORTS) * len(CHECKS) * 2, services
+    assert services["CubicWeb replication"] == f"check_haops_defaults!{PORTS[0]}!replication"
+    assert len(services) == len(PORTS) * len(CHECKS) * 2 + 1, services
 
 
 def test_nagios_commands_get_their_arguments(nagios):
@@ -166,7 +167,7 @@ def test_check_haops_commands_parse(nagios):
             assert options.warning == arguments[2]
             assert options.critical == arguments[3]
         checked += 1
-    assert checked == len(PORTS) * len(CHECKS), output
+    assert checked == len(PORTS) * len(CHECKS) + 1, output
 
 
 class MonitoringStub(http.server.BaseHTTPRequestHandler):
