@@ -128,7 +128,8 @@ def test_streaming_standby_ok(sites):
 
     assert status == 200
     assert re.search(r"'standby1_replay_lag'=[0-9.]+s;2;6;0", text), text
-    assert "'standby1_replay_bytes'=" in text
+    for perfdata in ("write_lag", "flush_lag", "write_bytes", "flush_bytes", "replay_bytes"):
+        assert f"'standby1_{perfdata}'=" in text, text
     assert code == 0, output
     assert "standby1_replay_lag=" in output
 

@@ -51,6 +51,8 @@ def test_primary_perfdata_per_standby():
     line = result.status_line()
     assert "'standby1_replay_lag'=2.5s;60;300;0" in line
     assert "'standby1_replay_bytes'=4096B;;;0" in line
+    assert "'standby1_write_bytes'=0B;;;0" in line
+    assert "'standby1_flush_lag'=0.02s;;;0" in line
     assert "'standbys'=1;;;0" in line
 
 
@@ -76,16 +78,17 @@ def test_standby_judgement(receiver, delay, behind, paused, state, words):
 
 def test_rows_of_a_primary():
     rows = [
-        ("primary",) + (None,) * 9,
-        ("streaming", "standby1", "streaming", 0.1, 0.2, 0.3, 100.0, None, None, None),
-        ("slot", "standby2", None, None, None, None, 5000.0, None, None, None),
+        ("primary",) + (None,) * 11,
+        ("streaming", "standby1", "streaming", 0.1, 0.2, 0.3, 10.0, 50.0, 100.0, None, None, None),
+        ("slot", "standby2", None, None, None, None, None, None, 5000.0, None, None, None),
     ]
     status = parse_rows(rows)
-    assert status == PrimaryStatus((Standby("standby1", "streaming", 0.1, 0.2, 0.3, 100.0),), ("standby2",))
+    expected = Standby("standby1", "streaming", 0.1, 0.2, 0.3, 100.0, 10.0, 50.0)
+    assert status == PrimaryStatus((expected,), ("standby2",))
 
 
 def test_rows_of_a_standby():
-    rows = [("standby", None, "streaming", None, None, None, None, 12.5, 0.0, True)]
+    rows = [("standby", None, "streaming") + (None,) * 6 + (12.5, 0.0, True)]
     assert parse_rows(rows) == StandbyStatus("streaming", 12.5, 0.0, True)
 
 

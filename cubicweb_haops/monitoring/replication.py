@@ -25,24 +25,26 @@ from cubicweb_haops.monitoring.status import CheckResult, Metric, State
 # expression that only a primary may evaluate sits behind its WHERE clause.
 REPLICATION_SQL = """
 SELECT 'standby', NULL, (SELECT status FROM pg_stat_wal_receiver LIMIT 1),
-       NULL::float8, NULL::float8, NULL::float8, NULL::float8,
+       NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8,
        EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8,
        pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8,
        pg_is_wal_replay_paused()
 WHERE pg_is_in_recovery()
 UNION ALL
-SELECT 'primary', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 'primary', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 WHERE NOT pg_is_in_recovery()
 UNION ALL
 SELECT 'streaming', application_name, state,
        EXTRACT(EPOCH FROM write_lag)::float8,
        EXTRACT(EPOCH FROM flush_lag)::float8,
        EXTRACT(EPOCH FROM replay_lag)::float8,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), write_lsn)::float8,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)::float8,
        pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8,
        NULL, NULL, NULL
 FROM pg_stat_replication WHERE NOT pg_is_in_recovery()
 UNION ALL
-SELECT 'slot', slot_name, NULL, NULL, NULL, NULL,
+SELECT 'slot', slot_name, NULL, NULL, NULL, NULL, NULL, NULL,
        pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8, NULL, NULL, NULL
 FROM pg_replication_slots
 WHERE NOT pg_is_in_recovery() AND slot_type = 'physical' AND NOT active
@@ -51,8 +53,8 @@ WHERE NOT pg_is_in_recovery() AND slot_type = 'physical' AND NOT active
 
 @dataclass(frozen=True)
 class Standby:
-    """A standby seen from the primary: lags in seconds, ``replay_bytes``
-    of WAL written on the primary and not yet replayed there."""
+    """A standby seen from the primary: lags in seconds, and in bytes of WAL
+    written on the primary and not yet written, flushed or replayed there."""
 
     name: str
     state: str | None
@@ -60,6 +62,8 @@ class Standby:
     flush_lag: float | None
     replay_lag: float | None
     replay_bytes: float | None
+    write_bytes: float | None = None
+    flush_bytes: float | None = None
 
 
 @dataclass(frozen=True)
@@ -95,13 +99,20 @@ def parse_rows(rows):
     """Return the PrimaryStatus or StandbyStatus described by REPLICATION_SQL's rows."""
     standbys, idle_slots = [], []
     server = None
-    for kind, name, state, write, flush, replay, lag_bytes, delay, behind, paused in rows:
+    for row in rows:
+        kind, name, state, write, flush, replay, write_bytes, flush_bytes, lag_bytes = row[:9]
+        delay, behind, paused = row[9:]
         if kind == "standby":
             server = StandbyStatus(state, delay, behind, bool(paused))
         elif kind == "primary":
             server = "primary"
         elif kind == "streaming":
-            standbys.append(Standby(name or "unnamed", state, write, flush, replay, lag_bytes))
+            standbys.append(
+                Standby(
+                    name or "unnamed", state, write, flush, replay, lag_bytes,
+                    write_bytes, flush_bytes,
+                )
+            )
         elif kind == "slot":
             idle_slots.append(name)
     if isinstance(server, StandbyStatus):
@@ -160,7 +171,12 @@ def judge_primary(status, expected, thresholds):
                 warning=thresholds.warning, critical=thresholds.critical, minimum=0,
             )
         )
-        metrics.append(Metric(f"{label}_replay_bytes", int(standby.replay_bytes or 0), "B", minimum=0))
+        for suffix, value in (
+            ("write_bytes", standby.write_bytes),
+            ("flush_bytes", standby.flush_bytes),
+            ("replay_bytes", standby.replay_bytes),
+        ):
+            metrics.append(Metric(f"{label}_{suffix}", int(value or 0), "B", minimum=0))
     metrics.append(Metric("standbys", len(streaming), minimum=0))
 
     details = tuple(
