@@ -36,7 +36,8 @@ options = (
             "type": "time",
             "default": 3,
             "help": (
-                "Time allowed to monitor_db and monitor_version to connect to "
+                "Time allowed to monitor_db, monitor_version and "
+                "monitor_replication to connect to "
                 "the database and run their query, in seconds (units such as "
                 "500ms or 2s are accepted). Past it they report the database "
                 "as not answering."

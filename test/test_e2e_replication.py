@@ -123,7 +123,7 @@ class Writer:
 
 def test_streaming_standby_ok(sites):
     on_primary, _ = sites
-    status, text = wait_for(on_primary, "ServiceOK : 1 standbys streaming (standby1)")
+    status, text = wait_for(on_primary, "ServiceOK : 1 standby streaming (standby1)")
     code, output = check_haops(on_primary)
 
     assert status == 200
@@ -163,7 +163,7 @@ def test_paused_replay_warns_then_fails(sites, clusters):
             standby_critical = wait_for(on_standby, "ServiceKO : standby streaming, replay")
     finally:
         standby.connect("replsite").cursor().execute("SELECT pg_wal_replay_resume()")
-    recovered = wait_for(on_primary, "ServiceOK : 1 standbys streaming")
+    recovered = wait_for(on_primary, "ServiceOK : 1 standby streaming")
 
     assert warning_status == 200, warning
     assert warning_plugin[0] == 1, warning_plugin
@@ -183,11 +183,11 @@ def test_stopped_standby_named(sites, clusters):
     _, standby = clusters
     standby.stop()
     try:
-        status, text = wait_for(on_primary, "ServiceKO : 0 of 1 expected standbys connected")
+        status, text = wait_for(on_primary, "ServiceKO : 0 of 1 expected standby(s) connected")
         code, output = check_haops(on_primary)
     finally:
         standby.start()
-    wait_for(on_primary, "ServiceOK : 1 standbys streaming")
+    wait_for(on_primary, "ServiceOK : 1 standby streaming")
 
     assert status == 503
     assert "not connected: standby1" in text

@@ -27,9 +27,10 @@ def standby(name="standby1", state="streaming", replay_lag=0.5, replay_bytes=0):
 PRIMARY_CASES = [
     # (standbys, idle slots, expected, state, words in the message)
     ((), (), 0, State.OK, "replication not configured"),
-    ((standby(),), (), 1, State.OK, "1 standbys streaming (standby1)"),
-    ((standby(),), (), 0, State.OK, "1 standbys streaming"),
-    ((), ("standby1",), 1, State.KO, "0 of 1 expected standbys connected (not connected: standby1)"),
+    ((standby(),), (), 1, State.OK, "1 standby streaming (standby1)"),
+    ((standby(),), (), 0, State.OK, "1 standby streaming"),
+    ((standby(), standby("standby2")), (), 2, State.OK, "2 standbys streaming (standby1, standby2)"),
+    ((), ("standby1",), 1, State.KO, "0 of 1 expected standby(s) connected (not connected: standby1)"),
     ((), (), 2, State.KO, "not connected: no slot names them"),
     ((), ("old",), 0, State.WARNING, "replication slots unused: old"),
     ((standby(state="catchup"),), (), 1, State.WARNING, "standby1 is catchup, not streaming"),
@@ -66,6 +67,9 @@ STANDBY_CASES = [
     ("streaming", None, 1024, False, State.WARNING, "none since startup"),
     (None, None, 0, False, State.KO, "receives no WAL (receiver not running)"),
     ("stopping", 1.0, 0, False, State.KO, "receiver stopping"),
+    # Just after a restart the received position lags the replayed one.
+    ("streaming", 20.0, -960856, False, State.OK, "replay caught up"),
+    ("hidden", None, 0, False, State.UNKNOWN, "grant pg_monitor"),
 ]
 
 

@@ -23,8 +23,10 @@ from cubicweb_haops.monitoring.status import CheckResult, Metric, State
 # One row describes the server itself (role, receiver status, replay state),
 # then one row per standby streaming from it and one per unused slot. Every
 # expression that only a primary may evaluate sits behind its WHERE clause.
+# A WAL receiver whose status is hidden (no pg_monitor) reads 'hidden'; no
+# WAL receiver at all reads NULL.
 REPLICATION_SQL = """
-SELECT 'standby', NULL, (SELECT status FROM pg_stat_wal_receiver LIMIT 1),
+SELECT 'standby', NULL, (SELECT COALESCE(status, 'hidden') FROM pg_stat_wal_receiver LIMIT 1),
        NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8,
        EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8,
        pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8,
@@ -146,7 +148,7 @@ def judge_primary(status, expected, thresholds):
     if len(status.standbys) < expected:
         missing = ", ".join(status.idle_slots) or "no slot names them"
         problems[
-            f"{len(status.standbys)} of {expected} expected standbys connected"
+            f"{len(status.standbys)} of {expected} expected standby(s) connected"
             f" (not connected: {missing})"
         ] = State.KO
     elif status.idle_slots:
@@ -188,22 +190,31 @@ def judge_primary(status, expected, thresholds):
         state = max(problems.values(), key=lambda value: value.nagios_code)
         return CheckResult(state, "; ".join(problems), tuple(metrics), details)
     names = ", ".join(standby.name for standby in streaming)
+    noun = "standby" if len(streaming) == 1 else "standbys"
     return CheckResult(
-        State.OK, f"{len(streaming)} standbys streaming ({names})", tuple(metrics), details
+        State.OK, f"{len(streaming)} {noun} streaming ({names})", tuple(metrics), details
     )
 
 
 def judge_standby(status, thresholds):
     """Judge a standby: WAL still received, replay delay against *thresholds*."""
-    metrics = [Metric("behind_bytes", int(status.behind_bytes or 0), "B", minimum=0)]
+    # Just after a restart the receiver counts from the start of a WAL
+    # segment, before the replayed position: nothing waits for replay then.
+    behind = max(0, int(status.behind_bytes or 0))
+    metrics = [Metric("behind_bytes", behind, "B", minimum=0)]
     paused = "; replay paused" if status.paused else ""
+    if status.receiver == "hidden":
+        return CheckResult(
+            State.UNKNOWN,
+            "cannot read pg_stat_wal_receiver: grant pg_monitor to the instance's database user",
+        )
     if status.receiver != "streaming":
         receiver = status.receiver or "not running"
         return CheckResult(
             State.KO, f"this database is a standby that receives no WAL (receiver {receiver}){paused}",
             tuple(metrics),
         )
-    if not status.behind_bytes:
+    if not behind:
         # Nothing received waits for replay: an old last transaction only
         # means that the primary had nothing to send.
         since = "no transaction replayed since startup" if status.replay_delay is None else (
@@ -216,12 +227,12 @@ def judge_standby(status, thresholds):
         Metric("replay_delay", round(delay or 0.0, 6), "s", warning=thresholds.warning,
                critical=thresholds.critical, minimum=0)
     )
-    behind = f"{int(status.behind_bytes)} bytes received and not replayed"
+    waiting = f"{behind} bytes received and not replayed"
     if delay is None:
         return CheckResult(
-            State.WARNING, f"standby streaming, {behind}, none since startup{paused}", tuple(metrics)
+            State.WARNING, f"standby streaming, {waiting}, none since startup{paused}", tuple(metrics)
         )
-    message = f"standby streaming, replay {delay:.1f} s behind, {behind}{paused}"
+    message = f"standby streaming, replay {delay:.1f} s behind, {waiting}{paused}"
     if delay > thresholds.critical:
         return CheckResult(State.KO, message, tuple(metrics))
     if delay > thresholds.warning:
