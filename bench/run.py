@@ -14,12 +14,17 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+# After bench/, whose images.py must win over the tests' images.py.
+sys.path.append(str(BENCH_DIR.parent / "test"))
 
 import images  # noqa: E402 (the benchmark modules live beside this script)
+import monitoring  # noqa: E402
 import replace_image  # noqa: E402
+from harness.postgres import postgres_bindir  # noqa: E402 (the harness lives under test/)
 
-CASES = (replace_image, images)
+CASES = (replace_image, images, monitoring)
 
 
 def program_version(command):
@@ -31,11 +36,21 @@ def program_version(command):
     return text[0] if text else "unknown"
 
 
+def postgres_version():
+    """Return the version line of the PostgreSQL server that the harness runs."""
+    try:
+        bindir = postgres_bindir()
+    except RuntimeError:
+        return "PostgreSQL not installed"
+    return program_version([str(bindir / "postgres"), "--version"])
+
+
 def machine_description():
     return (
         f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()},"
         f" CubicWeb {version('cubicweb')}, cubicweb-web {version('cubicweb-web')},"
         f" cubicweb-file {version('cubicweb-file')}, SQLite {sqlite3.sqlite_version},"
+        f" {postgres_version()},"
         f" {program_version(['/usr/sbin/squid', '-v'])}, {program_version(['wrk', '-v'])}."
     )
 
