@@ -17,6 +17,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from cubicweb_web.bwcompat import CubicWebPyramidRequest
 
 from cubicweb_haops.monitoring.access import (
+    ALLOWED_KEY,
     FORBIDDEN,
     FORBIDDEN_BODY,
     check_access_options,
@@ -96,6 +97,8 @@ def serve_monitoring_view(request):
     config = request.registry["cubicweb.config"]
     if not client_allowed(config, request.remote_addr, request.headers.get("X-Forwarded-For")):
         return _plain_response(FORBIDDEN, FORBIDDEN_BODY)
+    # The view need not check again (see MonitorView.call).
+    request.environ[ALLOWED_KEY] = True
 
     allow = (("Allow", ", ".join(ALLOWED_METHODS)),)
     if request.method == "OPTIONS":

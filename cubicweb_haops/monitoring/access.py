@@ -20,6 +20,9 @@ from cubicweb_haops.monitoring.ratelimit import RateLimitedLogger
 ALLOW_OPTION = "haops-monitor-allow"
 TRUSTED_OPTION = "haops-trusted-proxies"
 
+# WSGI environ key set once a request passed the guard, so that it runs once.
+ALLOWED_KEY = "haops.monitoring.allowed"
+
 # The reply to a denied client, whatever the request: nothing about the site.
 FORBIDDEN = 403
 FORBIDDEN_BODY = "Forbidden\n"

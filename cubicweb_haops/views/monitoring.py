@@ -15,7 +15,12 @@ from logilab.common.registry import yes
 from cubicweb_web.view import View
 
 from cubicweb_haops.httpcache import NoStoreHTTPCacheManager
-from cubicweb_haops.monitoring.access import FORBIDDEN, FORBIDDEN_BODY, client_allowed
+from cubicweb_haops.monitoring.access import (
+    ALLOWED_KEY,
+    FORBIDDEN,
+    FORBIDDEN_BODY,
+    client_allowed,
+)
 from cubicweb_haops.monitoring.host import describe_process
 from cubicweb_haops.monitoring.pool import judge_pool, measure_pool
 from cubicweb_haops.monitoring.replication import LagThresholds, check_replication
@@ -35,8 +40,10 @@ BAD_REQUEST = 400
 def request_allowed(req):
     """Return whether the client of the CubicWeb request *req* may read the views."""
     # NOTE: the peer address is only on the pyramid request (see get_repository).
-    peer = req._request.remote_addr
-    return client_allowed(req.vreg.config, peer, req.get_header("X-Forwarded-For"))
+    request = req._request
+    if request.environ.get(ALLOWED_KEY):
+        return True
+    return client_allowed(req.vreg.config, request.remote_addr, req.get_header("X-Forwarded-For"))
 
 
 def get_repository(req):
