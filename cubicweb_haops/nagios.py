@@ -50,6 +50,8 @@ class SummaryResource(nagiosplugin.Resource):
         # With ranges on the command line, they judge the pool's share in
         # use instead of the instance's own state for the pool.
         self.pool_ranges = pool_ranges
+        # The instance's thresholds of the values that only go to the graphs.
+        self.thresholds = {}
 
     @property
     def name(self):
@@ -124,6 +126,8 @@ class SummaryResource(nagiosplugin.Resource):
                 item = values.get(label)
                 if item is None:
                     continue
+                if labels is None:
+                    self.thresholds[label] = (item.get("warning"), item.get("critical"))
                 yield nagiosplugin.Metric(
                     label,
                     item["value"],
@@ -132,6 +136,26 @@ class SummaryResource(nagiosplugin.Resource):
                     max=item.get("maximum"),
                     context=GRAPH_CONTEXT if labels is None else label,
                 )
+
+
+class GraphContext(nagiosplugin.Context):
+    """Pass a value to the graphs with the instance's thresholds; judge nothing,
+    since the instance's state for the check already did."""
+
+    def evaluate(self, metric, resource):
+        return self.result_cls(nagiosplugin.Ok, None, metric)
+
+    def performance(self, metric, resource):
+        warning, critical = resource.thresholds.get(metric.name, (None, None))
+        return nagiosplugin.Performance(
+            metric.name,
+            metric.value,
+            metric.uom or "",
+            "" if warning is None else f"{warning:g}",
+            "" if critical is None else f"{critical:g}",
+            "" if metric.min is None else metric.min,
+            "" if metric.max is None else metric.max,
+        )
 
 
 class ServerStateContext(nagiosplugin.Context):
@@ -239,8 +263,9 @@ def main(argv=None):
         nagiosplugin.ScalarContext("pool_usage", arguments.warning, arguments.critical),
         *(
             nagiosplugin.ScalarContext(label)
-            for label in ("connections_in_use", "connections_open", "time", GRAPH_CONTEXT)
+            for label in ("connections_in_use", "connections_open", "time")
         ),
+        GraphContext(GRAPH_CONTEXT),
     ]
     check = nagiosplugin.Check(resource, *contexts, WorstStateSummary())
     # nagiosplugin aborts with UNKNOWN past its own timeout: leave the HTTP
