@@ -178,9 +178,8 @@ def throughput_report(site, results, connect_ms):
     lines += [
         "",
         "What limits the views: on top of what the floor costs, every request runs"
-        " the access check twice (in the route, then in the view), each time"
-        " reading the instance's options, builds a CubicWeb request, and selects"
-        " and renders a view. monitor_db and monitor_version also open a new"
+        " the access check (the instance's options and the client's address),"
+        " builds a CubicWeb request, and selects and renders a view. monitor_db and monitor_version also open a new"
         " PostgreSQL connection on purpose, so that they test the database and not"
         " the pool, and run their query in a worker thread bounded in time. That"
         f" connection took {connect_ms:.1f} ms (median of {CONNECT_SAMPLES} monitor_db"
