@@ -431,7 +431,8 @@ def trace_report(figures):
         f" {'; '.join(f'{pool[0]}, {pool[1]}' for pool in pools)} |",
         f"| VmRSS (KiB) | {figures['rss_warm']} after the warm-up | {figures['rss_after']}"
         f" after the last run; growth per run min / median / max"
-        f" {triple([run['rss_growth'] for run in runs], 0)} |",
+        f" {triple([run['rss_growth'] for run in runs], 0)}, the database and pool"
+        " checks between runs adding their own share to the total |",
         "",
         f"Responses other than 200, or with `Set-Cookie`: {figures['unexpected']}.",
         "",

@@ -70,6 +70,11 @@ def main():
             "",
             f"Command: `make bench` ({options.repeats} runs per case). {machine_description()}",
             "",
+            "Each verdict rests on the medians of these runs, on a machine shared with"
+            " other work. The min and max show how far the runs spread: a median within"
+            " about 10% of its target can change verdict from one run to the next, so"
+            " compare several reports before reading much into such a case.",
+            "",
             *sections,
         ]
     )
