@@ -11,12 +11,10 @@ directory.
 import os
 import pwd
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-from .processes import stop_process_group
+from .processes import stop_process_group, wait_for_port
 
 APACHE = "/usr/sbin/apache2"
 APACHECTL = "/usr/sbin/apache2ctl"
@@ -115,24 +113,10 @@ class ScratchApache:
                 start_new_session=True,
             )
         try:
-            self._wait_for_port(port)
+            wait_for_port(self.process, port, START_TIMEOUT, self.logs)
         except BaseException:
             self.stop()
             raise
-
-    def _wait_for_port(self, port):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"apache2 exited with status {self.process.returncode}:\n{self.logs()}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"apache2 did not listen on port {port} within {START_TIMEOUT} s")
 
     def stop(self):
         if self.process is None:

@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .processes import stop_process_group
+from .processes import stop_process_group, wait_for_port
 
 HAPROXY = "/usr/sbin/haproxy"
 START_TIMEOUT = 20
@@ -58,24 +58,10 @@ class HAProxy:
                 start_new_session=True,
             )
         try:
-            self._wait_for_port()
+            wait_for_port(self.process, self.port, START_TIMEOUT, self.output)
         except BaseException:
             self.stop()
             raise
-
-    def _wait_for_port(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"haproxy exited with status {self.process.returncode}:\n{self.output()}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"haproxy did not listen on port {self.port} within {START_TIMEOUT} s")
 
     def stop(self):
         if self.process is None:

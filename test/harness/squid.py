@@ -10,14 +10,13 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .network import free_port
-from .processes import stop_process_group
+from .processes import stop_process_group, wait_for_port
 
 SQUID = "/usr/sbin/squid"
 DEBIAN_PACKAGE = "squid"
@@ -216,26 +215,10 @@ class Squid:
         finally:
             output.close()
         try:
-            self._wait_for_port(START_TIMEOUT)
+            wait_for_port(self.process, self.port, START_TIMEOUT, self.logs)
         except BaseException:
             self.stop()
             raise
-
-    def _wait_for_port(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"squid exited with status {self.process.returncode}:\n{self.logs()}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(
-            f"squid did not listen on {self.url} within {timeout} s:\n{self.logs()}"
-        )
 
     def stop(self):
         """Stop Squid: SIGTERM, then SIGKILL if it is still there after STOP_TIMEOUT."""
