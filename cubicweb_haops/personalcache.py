@@ -35,14 +35,20 @@ def needs_private(cookie_names, request_cookies, cache_control):
     return not directives.intersection(DECIDED)
 
 
-def mark_private(event):
-    """NewResponse subscriber: add ``private`` where :func:`needs_private` requires it."""
-    request, response = event.request, event.response
-    names = authentication_cookies(request.registry.settings)
-    cache_control = response.headers.get("Cache-Control", "")
-    if needs_private(names, request.cookies, cache_control):
-        response.headers["Cache-Control"] = ", ".join(filter(None, ["private", cache_control]))
+def private_marker(cookie_names):
+    """Return a NewResponse subscriber that adds ``private`` where
+    :func:`needs_private` requires it, for the cookies *cookie_names*."""
+
+    def mark_private(event):
+        request, response = event.request, event.response
+        cache_control = response.headers.get("Cache-Control", "")
+        if needs_private(cookie_names, request.cookies, cache_control):
+            response.headers["Cache-Control"] = ", ".join(filter(None, ["private", cache_control]))
+
+    return mark_private
 
 
 def includeme(config):
-    config.add_subscriber(mark_private, NewResponse)
+    # The cookie names are read once here, not for every response.
+    names = authentication_cookies(config.registry.settings)
+    config.add_subscriber(private_marker(names), NewResponse)

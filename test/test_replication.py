@@ -82,7 +82,6 @@ def test_standby_judgement(receiver, delay, behind, paused, state, words):
 
 def test_rows_of_a_primary():
     rows = [
-        ("primary",) + (None,) * 11,
         ("streaming", "standby1", "streaming", 0.1, 0.2, 0.3, 10.0, 50.0, 100.0, None, None, None),
         ("slot", "standby2", None, None, None, None, None, None, 5000.0, None, None, None),
     ]

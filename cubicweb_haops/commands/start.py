@@ -18,7 +18,8 @@ from cubicweb.cwctl import CWCTL, init_cmdline_log_threshold
 from cubicweb.pyramid import wsgi_application_from_cwconfig
 from cubicweb.toolsutils import Command
 
-DEFAULT_PORT = 8080
+from cubicweb_haops.deployment.instances import DEFAULT_PORT
+
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 

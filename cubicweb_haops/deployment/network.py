@@ -26,13 +26,17 @@ def parse_port(option, text):
 
 def parse_ports(option, text):
     """Return the comma-separated ports in *text* as a tuple, rejecting duplicates."""
-    ports = tuple(parse_port(option, item) for item in text.split(","))
-    for port in ports:
-        if ports.count(port) > 1:
+    return _distinct(option, text, "port", [parse_port(option, item) for item in text.split(",")])
+
+
+def _distinct(option, text, noun, values):
+    """Return *values* as a tuple, or raise ValueError naming the first one given twice."""
+    for value in values:
+        if values.count(value) > 1:
             raise ValueError(
-                f"{option}: port {port} is given twice in {text!r}: give each port once"
+                f"{option}: {noun} {value} is given twice in {text!r}: give each {noun} once"
             )
-    return ports
+    return tuple(values)
 
 
 def parse_address(option, text, unspecified=False):
@@ -58,13 +62,8 @@ def parse_address(option, text, unspecified=False):
 
 def parse_addresses(option, text):
     """Return the comma-separated addresses in *text* as a tuple, rejecting duplicates."""
-    addresses = tuple(parse_address(option, item) for item in text.split(","))
-    for address in addresses:
-        if addresses.count(address) > 1:
-            raise ValueError(
-                f"{option}: address {address} is given twice in {text!r}: give each address once"
-            )
-    return addresses
+    addresses = [parse_address(option, item) for item in text.split(",")]
+    return _distinct(option, text, "address", addresses)
 
 
 def check_host_name(option, text):

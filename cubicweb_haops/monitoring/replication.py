@@ -20,11 +20,11 @@ from cubicweb_haops.monitoring.database import (
 )
 from cubicweb_haops.monitoring.status import CheckResult, Metric, State
 
-# One row describes the server itself (role, receiver status, replay state),
-# then one row per standby streaming from it and one per unused slot. Every
+# On a standby, one row describes it (receiver status, replay state). On a
+# primary, one row per standby streaming from it and one per unused slot. Every
 # expression that only a primary may evaluate sits behind its WHERE clause.
-# A WAL receiver whose status is hidden (no pg_monitor) reads 'hidden'; no
-# WAL receiver at all reads NULL.
+# A WAL receiver whose status is hidden (no pg_monitor) reads 'hidden', and
+# a missing WAL receiver reads NULL.
 REPLICATION_SQL = """
 SELECT 'standby', NULL, (SELECT COALESCE(status, 'hidden') FROM pg_stat_wal_receiver LIMIT 1),
        NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8,
@@ -32,9 +32,6 @@ SELECT 'standby', NULL, (SELECT COALESCE(status, 'hidden') FROM pg_stat_wal_rece
        pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8,
        pg_is_wal_replay_paused()
 WHERE pg_is_in_recovery()
-UNION ALL
-SELECT 'primary', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-WHERE NOT pg_is_in_recovery()
 UNION ALL
 SELECT 'streaming', application_name, state,
        EXTRACT(EPOCH FROM write_lag)::float8,
@@ -100,15 +97,12 @@ class LagThresholds:
 def parse_rows(rows):
     """Return the PrimaryStatus or StandbyStatus described by REPLICATION_SQL's rows."""
     standbys, idle_slots = [], []
-    server = None
     for row in rows:
         kind, name, state, write, flush, replay, write_bytes, flush_bytes, lag_bytes = row[:9]
         delay, behind, paused = row[9:]
         if kind == "standby":
-            server = StandbyStatus(state, delay, behind, bool(paused))
-        elif kind == "primary":
-            server = "primary"
-        elif kind == "streaming":
+            return StandbyStatus(state, delay, behind, bool(paused))
+        if kind == "streaming":
             standbys.append(
                 Standby(
                     name or "unnamed", state, write, flush, replay, lag_bytes,
@@ -117,8 +111,6 @@ def parse_rows(rows):
             )
         elif kind == "slot":
             idle_slots.append(name)
-    if isinstance(server, StandbyStatus):
-        return server
     return PrimaryStatus(tuple(standbys), tuple(idle_slots))
 
 
