@@ -175,8 +175,8 @@ def test_process_down_unknown(nagios):
     name = service(nagios.idle_port, "version")
     status = check_until_hard(nagios, name)
     assert (status.state, status.hard) == ("UNKNOWN", True), status
-    refused = f"HAOPS UNKNOWN - connection refused by 127.0.0.1:{nagios.idle_port}"
-    assert status.output.startswith(refused), status
+    expected = f"HAOPS UNKNOWN - connection refused by 127.0.0.1:{nagios.idle_port}"
+    assert status.output.startswith(expected), status
     assert ["UNKNOWN", "HARD"] in nagios.alerts(HOST, name)
 
 

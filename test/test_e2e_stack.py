@@ -204,7 +204,7 @@ def test_edit_during_crash_all_or_nothing(stack):
         deadline = time.monotonic() + 20
         while open_edit_transactions(stack) == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-        held = open_edit_transactions(stack)
+        open_transactions = open_edit_transactions(stack)
         kill_process(stack, 2)
         posting.join(timeout=60)
         title_after_crash = document_title(stack)
@@ -215,7 +215,7 @@ def test_edit_during_crash_all_or_nothing(stack):
     finally:
         restart_process(stack, 2)
 
-    assert held == 1
+    assert open_transactions == 1
     crashed = replies[0]
     # Not applied, and the client receives an error status, not a redirection.
     assert crashed.status >= 500, (crashed.status, crashed.text[:300])

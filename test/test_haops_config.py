@@ -83,7 +83,7 @@ def add_copies(instance, ports):
 
 @pytest.fixture(scope="module")
 def instances(instance_root):
-    """Instances by name, each with two copies unless told otherwise.
+    """Instances by name, each with two copies except where noted below.
 
     "site" has a base-url, "bare" has no copies and "nourl" no base-url. The
     processes of "lan" listen on 192.0.2.20, those of "named" on a host name.

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from .network import address_and_port
 
-# The load balancer asks whether the process serves requests at all. The
+# The load balancer checks whether the process serves requests at all. The
 # database and the code versions are shared by every process: taking all of
 # them out for a KO there would turn a degraded site into a dead one, so
 # Nagios alerts on those instead.

@@ -1,7 +1,7 @@
 """The per-process copies of an instance, as ``haops-split`` records them.
 
 A copy of instance ``site`` is the instance ``site-<index>`` (index from 1),
-whose configuration directory holds a marker file naming its template. The
+whose configuration directory contains a marker file naming its template. The
 marker is what tells a copy from an unrelated instance that happens to be
 named ``site-2``.
 """

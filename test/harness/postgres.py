@@ -83,9 +83,9 @@ class PostgresCluster:
         """Make this cluster a streaming standby of *primary*, named *name*.
 
         pg_basebackup copies the primary and writes the connection settings
-        (``-R``); the standby streams through the replication slot *name*,
-        which keeps the primary's WAL while the standby is away, and
-        reports itself under *name* (``cluster_name``).
+        (``-R``). The standby streams through the replication slot *name*,
+        which keeps the primary's WAL while the standby is away. It reports
+        itself under *name* too (``cluster_name``).
         """
         self._prepare_basedir()
         self._run(
